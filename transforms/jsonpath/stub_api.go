@@ -40,7 +40,9 @@ type Node struct {
 
 // Select evaluates q on doc with the reference (tree) evaluator, returning
 // the nodelist in RFC order, duplicates included.
-func (q *Query) Select(doc []byte) ([]Node, error) { return nil, errors.New("jsonpath: not implemented") }
+func (q *Query) Select(doc []byte) ([]Node, error) {
+	return nil, errors.New("jsonpath: not implemented")
+}
 
 // IsSingular reports whether q is a singular query (names and indices only).
 func (q *Query) IsSingular() bool { return false }
