@@ -67,3 +67,27 @@ type Keyring interface {
 	// Ready reports whether the keyring has loaded its keys.
 	Ready() error
 }
+
+// Config selects and configures the keyring (`keys` in veil.yaml).
+type Config struct {
+	// Provider is "local" (default; development keyring in a file) or
+	// "vault" (HashiCorp Vault; a later release).
+	Provider string `yaml:"provider"`
+	// Local configures the local provider.
+	Local LocalConfig `yaml:"local"`
+	// Names lists the data keys the gateway needs; the local provider
+	// generates the missing ones. Default: ["pii", "audit"].
+	Names []string `yaml:"names"`
+}
+
+// Open returns the keyring cfg selects.
+func Open(cfg Config) (Keyring, error) {
+	switch cfg.Provider {
+	case "", "local":
+		return OpenLocal(cfg.Local, cfg.Names...)
+	case "vault":
+		return nil, errors.New("vault: provider \"vault\" is not available in this build yet; use provider: local")
+	default:
+		return nil, fmt.Errorf("vault: unknown keys.provider %q (want local or vault)", cfg.Provider)
+	}
+}

@@ -1,0 +1,180 @@
+package identity
+
+import (
+	"bytes"
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+
+	"github.com/golang-jwt/jwt/v5"
+	"go.uber.org/zap"
+)
+
+// Credentials are what the gateway read from the request. A nil field means
+// the credential was absent; a non-nil but empty one was presented (and is
+// refused).
+type Credentials struct {
+	// Authorization is the raw Authorization header value.
+	Authorization []byte
+	// APIKey is the raw value of the configured API key header.
+	APIKey []byte
+	// PeerCertificates is the verified mTLS client chain, leaf first.
+	PeerCertificates []*x509.Certificate
+}
+
+// Verifier identifies callers. It is safe for concurrent use; all loading
+// and compiling happens in New.
+type Verifier struct {
+	jwt     *jwtVerifier
+	apiKeys []apiKey // nil: API keys disabled
+	jwks    *jwksSource
+	cancel  context.CancelFunc
+	header  string
+}
+
+// options are test knobs; the zero value is production behaviour.
+type options struct {
+	jwks      jwksOptions
+	parserOpt []jwt.ParserOption
+}
+
+// New loads the HS256 secret file and the API keys file, and when a JWKS
+// URL is configured fetches it once (waiting at most 10s; a failed first
+// fetch is logged and reported by Ready, not returned) and keeps it
+// refreshed until ctx ends or Close is called. Errors wrap ErrConfig and
+// never contain a secret.
+func New(ctx context.Context, cfg Config, logger *zap.Logger) (*Verifier, error) {
+	return newVerifier(ctx, cfg, logger, options{})
+}
+
+func newVerifier(ctx context.Context, cfg Config, logger *zap.Logger, o options) (*Verifier, error) {
+	if logger == nil {
+		logger = zap.NewNop()
+	}
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	var secret []byte
+	if cfg.JWT.HS256SecretFile != "" {
+		if secret, err = loadSecret(cfg.JWT.HS256SecretFile); err != nil {
+			return nil, err
+		}
+	}
+	v := &Verifier{header: cfg.APIKeyHeader}
+	if cfg.APIKeysFile != "" {
+		if v.apiKeys, err = loadAPIKeys(cfg.APIKeysFile); err != nil {
+			return nil, err
+		}
+		if v.apiKeys == nil {
+			v.apiKeys = []apiKey{} // configured but empty: every key is unknown
+		}
+	}
+	ctx, v.cancel = context.WithCancel(ctx)
+	if cfg.JWT.JWKSURL != "" {
+		if v.jwks, err = newJWKSSource(ctx, cfg.JWT.JWKSURL, cfg.JWT.JWKSRefresh, logger, o.jwks); err != nil {
+			v.cancel()
+			return nil, err
+		}
+	}
+	v.jwt = newJWTVerifier(cfg.JWT, secret, v.jwks, o.parserOpt...)
+	logger.Info("identity: verifier ready",
+		zap.Bool("hs256", secret != nil),
+		zap.Bool("jwks", v.jwks != nil),
+		zap.Int("api_keys", len(v.apiKeys)),
+		zap.Bool("jwks_fetched", v.jwks != nil && v.jwks.ready()))
+	return v, nil
+}
+
+// loadSecret reads the HS256 secret, trimmed of surrounding whitespace.
+func loadSecret(path string) ([]byte, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("identity: jwt.hs256_secret_file: %w", errors.Join(err, ErrConfig))
+	}
+	secret := bytes.TrimSpace(raw)
+	if len(secret) < minHS256SecretLen {
+		return nil, fmt.Errorf("identity: jwt.hs256_secret_file: secret shorter than %d bytes: %w", minHS256SecretLen, ErrConfig)
+	}
+	return slices.Clone(secret), nil
+}
+
+// APIKeyHeader is the header the gateway reads the API key from (the
+// configured api_key_header, default "X-API-Key").
+func (v *Verifier) APIKeyHeader() string { return v.header }
+
+// Identify verifies the presented credentials:
+//   - an Authorization header and an API key together are refused
+//     ("ambiguous_credentials"), whether or not either is valid;
+//   - Authorization must be "Bearer <JWT>" ("unsupported_scheme" otherwise);
+//   - an API key must match an entry of the API keys file;
+//   - with neither, a verified client certificate identifies the caller
+//     (when another credential is present the certificate is only the
+//     transport's business and does not name the subject);
+//   - with nothing at all the caller is anonymous.
+//
+// Every error wraps ErrInvalidCredential (see Reason) and comes with the
+// zero Subject; the gateway answers 401.
+func (v *Verifier) Identify(c Credentials) (Subject, error) {
+	switch {
+	case c.Authorization != nil && c.APIKey != nil:
+		return Subject{}, errAmbiguousCredentials
+	case c.Authorization != nil:
+		tok, err := bearerToken(c.Authorization)
+		if err != nil {
+			return Subject{}, err
+		}
+		return v.jwt.verify(string(tok))
+	case c.APIKey != nil:
+		return v.identifyAPIKey(c.APIKey)
+	case len(c.PeerCertificates) > 0:
+		return certSubject(c.PeerCertificates)
+	}
+	return Subject{Method: "anonymous"}, nil
+}
+
+func (v *Verifier) identifyAPIKey(key []byte) (Subject, error) {
+	if len(key) == 0 {
+		return Subject{}, errUnknownAPIKey
+	}
+	k, ok := lookupAPIKey(v.apiKeys, key)
+	if !ok {
+		return Subject{}, errUnknownAPIKey
+	}
+	return Subject{
+		Authenticated: true,
+		ID:            k.id,
+		Roles:         slices.Clone(k.roles),
+		Method:        "api_key",
+	}, nil
+}
+
+// bearerToken extracts the token of "Bearer <token>" (scheme
+// case-insensitive, RFC 7235).
+func bearerToken(h []byte) ([]byte, error) {
+	scheme, rest, _ := bytes.Cut(h, []byte{' '})
+	if !bytes.EqualFold(scheme, []byte("Bearer")) {
+		return nil, errUnsupportedScheme
+	}
+	tok := bytes.TrimLeft(rest, " ")
+	if len(tok) == 0 || bytes.ContainsAny(tok, " \t") {
+		return nil, errMalformedToken
+	}
+	return tok, nil
+}
+
+// Ready returns ErrNotReady while a configured JWKS has never been fetched
+// successfully, else nil.
+func (v *Verifier) Ready() error {
+	if v.jwks != nil && !v.jwks.ready() {
+		return ErrNotReady
+	}
+	return nil
+}
+
+// Close stops the background JWKS refresh. Identify keeps working with the
+// keys already fetched.
+func (v *Verifier) Close() { v.cancel() }

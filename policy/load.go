@@ -1,0 +1,170 @@
+package policy
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"sort"
+	"strings"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/rego"
+)
+
+// revision is one compiled policy revision. It is immutable once stored.
+type revision struct {
+	id        string
+	pq        rego.PreparedEvalQuery
+	readsBody bool
+}
+
+// source is one loaded policy file; name is slash-separated and relative to
+// the policy directory.
+type source struct {
+	name    string
+	content []byte
+}
+
+// isPolicyFile reports whether name is a policy source (not a test).
+func isPolicyFile(name string) bool {
+	return strings.HasSuffix(name, ".rego") && !strings.HasSuffix(name, "_test.rego")
+}
+
+// readSources reads every policy source under the configured directory,
+// sorted by name.
+func (e *Engine) readSources() ([]source, error) {
+	fsys, root := e.fsys, e.cfg.Dir
+	if fsys == nil {
+		fsys, root = os.DirFS(e.cfg.Dir), "."
+	}
+	var srcs []source
+	err := fs.WalkDir(fsys, root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() || !isPolicyFile(d.Name()) {
+			return nil
+		}
+		b, err := fs.ReadFile(fsys, p)
+		if err != nil {
+			return err
+		}
+		name := strings.TrimPrefix(p, root+"/")
+		if root == "." {
+			name = p
+		}
+		srcs = append(srcs, source{name: path.Clean(name), content: b})
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w: reading %s: %w", ErrCompile, e.cfg.Dir, err)
+	}
+	if len(srcs) == 0 {
+		return nil, fmt.Errorf("%w: no *.rego files in %s", ErrCompile, e.cfg.Dir)
+	}
+	sort.Slice(srcs, func(i, j int) bool { return srcs[i].name < srcs[j].name })
+	return srcs, nil
+}
+
+// revisionID hashes the sorted sources: each name and content is
+// length-prefixed so that no two different source sets share an encoding.
+func revisionID(srcs []source) string {
+	h := sha256.New()
+	var n [8]byte
+	for _, s := range srcs {
+		binary.BigEndian.PutUint64(n[:], uint64(len(s.name)))
+		h.Write(n[:])
+		h.Write([]byte(s.name))
+		binary.BigEndian.PutUint64(n[:], uint64(len(s.content)))
+		h.Write(n[:])
+		h.Write(s.content)
+	}
+	return hex.EncodeToString(h.Sum(nil))[:16]
+}
+
+// load reads, parses, compiles and prepares the current sources.
+func (e *Engine) load(ctx context.Context) (*revision, error) {
+	srcs, err := e.readSources()
+	if err != nil {
+		return nil, err
+	}
+	id := revisionID(srcs)
+	if cur := e.cur.Load(); cur != nil && cur.id == id {
+		return cur, nil
+	}
+	modules := make(map[string]*ast.Module, len(srcs))
+	popts := ast.ParserOptions{RegoVersion: ast.RegoV1}
+	for _, s := range srcs {
+		m, err := ast.ParseModuleWithOpts(s.name, string(s.content), popts)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrCompile, err)
+		}
+		modules[s.name] = m
+	}
+	query, err := ast.ParseBodyWithOpts(e.cfg.Query, popts)
+	if err != nil {
+		return nil, fmt.Errorf("%w: query %q: %w", ErrCompile, e.cfg.Query, err)
+	}
+	compiler := ast.NewCompiler().WithDefaultRegoVersion(ast.RegoV1)
+	compiler.Compile(modules)
+	if compiler.Failed() {
+		return nil, fmt.Errorf("%w: %w", ErrCompile, compiler.Errors)
+	}
+	pq, err := rego.New(
+		rego.Compiler(compiler),
+		rego.ParsedQuery(query),
+		rego.SetRegoVersion(ast.RegoV1),
+		// Keep the result as an ast term: the decision is validated on
+		// the typed value, with no JSON conversion of the whole result.
+		rego.GenerateJSON(func(t *ast.Term, _ *rego.EvalContext) (any, error) { return t, nil }),
+	).PrepareForEval(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrCompile, err)
+	}
+	reads := false
+	for _, m := range compiler.Modules {
+		if readsBody(m) {
+			reads = true
+			break
+		}
+	}
+	return &revision{id: id, pq: pq, readsBody: reads || readsBody(query)}, nil
+}
+
+// bodyPath is the input path of the request body.
+var bodyPath = []string{"request", "body"}
+
+// readsBody reports whether x refers to input in a way that may read
+// input.request.body. Refs are resolved (imports applied) by the compiler.
+func readsBody(x any) bool {
+	found := false
+	ast.WalkRefs(x, func(r ast.Ref) bool {
+		if found || !r.HasPrefix(ast.InputRootRef) {
+			return found
+		}
+		// r is input.<k1>.<k2>...; it can reach the body unless a constant
+		// key leaves the request.body path.
+		for i, want := range bodyPath {
+			if len(r) <= i+1 {
+				found = true // input, input.request: the whole body too
+				return true
+			}
+			s, ok := r[i+1].Value.(ast.String)
+			if !ok {
+				found = true // dynamic key
+				return true
+			}
+			if string(s) != want {
+				return false
+			}
+		}
+		found = true
+		return true
+	})
+	return found
+}

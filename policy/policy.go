@@ -1,0 +1,330 @@
+// Package policy is Veil's embedded OPA engine: it loads the Rego policies
+// of one directory (or fs.FS), compiles and prepares one query per policy
+// revision, builds the policy input for one request as an ast.Value, and
+// validates the decision strictly before the gateway acts on it. It also
+// hot-reloads the policies, runs their Rego unit tests and explains a
+// decision with a full trace.
+//
+// It owns the input contract (DESIGN "Policy input") and the decision
+// contract (DESIGN "Decision") up to decoding the transform rules; it does
+// not validate JSONPaths, actions or their parameters (package transforms
+// does when the gateway compiles the rules). It knows nothing about HTTP,
+// routing, keys or audit sinks, and never logs or returns a value taken from
+// the input.
+package policy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/rego"
+	"github.com/open-policy-agent/opa/v1/topdown"
+	"go.uber.org/zap"
+
+	"github.com/veilgw/veil/identity"
+	"github.com/veilgw/veil/transforms"
+)
+
+// Errors returned by New, Decide, Explain and Reload. The gateway maps them
+// to statuses in one place (package proxy): ErrUndefined -> 403;
+// ErrEvaluation, ErrTimeout, ErrInvalidDecision -> 500; ErrDuplicateKey,
+// ErrBodyTooDeep -> 400.
+var (
+	// ErrUndefined: the decision query produced no value.
+	ErrUndefined = errors.New("policy: decision undefined")
+	// ErrEvaluation: OPA failed while evaluating (conflict, type or built-in
+	// error, cancellation by the caller), or the input could not be built.
+	ErrEvaluation = errors.New("policy: evaluation error")
+	// ErrTimeout: evaluation took longer than Options.Timeout.
+	ErrTimeout = errors.New("policy: evaluation timed out")
+	// ErrInvalidDecision: the decision does not have the documented shape.
+	// The wrapped message names the offending key and the expected type,
+	// never a value.
+	ErrInvalidDecision = errors.New("policy: invalid decision")
+	// ErrDuplicateKey: the request body the policy reads has an object with
+	// the same key twice (compared after JSON unescaping), at any depth.
+	ErrDuplicateKey = errors.New("policy: duplicate key in request body")
+	// ErrBodyTooDeep: the request body the policy reads nests deeper than
+	// Options.MaxJSONDepth.
+	ErrBodyTooDeep = errors.New("policy: request body nested too deeply")
+	// ErrCompile: the policy sources could not be loaded, parsed or
+	// compiled (New, Reload).
+	ErrCompile = errors.New("policy: compile error")
+)
+
+// Body states of Input.BodyState (DESIGN "Policy input").
+const (
+	BodyAbsent   = "absent"
+	BodyParsed   = "parsed"
+	BodyNotJSON  = "not_json"
+	BodyTooLarge = "too_large"
+	BodyInvalid  = "invalid"
+)
+
+// Config is the `policy` section of veil.yaml.
+type Config struct {
+	// Dir holds the *.rego files, searched recursively; *_test.rego files
+	// are excluded. Default "./rego". With Options.FS, Dir is a path inside
+	// that FS (default ".").
+	Dir string `yaml:"dir"`
+	// Query is the decision query. Default "data.veil.decision".
+	Query string `yaml:"query"`
+}
+
+// Options are fixed when the Engine is created.
+type Options struct {
+	// Logger receives reload and invalid-decision messages. Default: a
+	// no-op logger.
+	Logger *zap.Logger
+	// Timeout bounds one evaluation. Default 50ms.
+	Timeout time.Duration
+	// MaxJSONDepth bounds the nesting of a request body the policy reads.
+	// Default 128.
+	MaxJSONDepth int
+	// CredentialHeaders names extra headers (case-insensitive) that are
+	// dropped from the input, on top of authorization, cookie,
+	// proxy-authorization and x-api-key, which are always dropped.
+	CredentialHeaders []string
+	// FS, when set, is where the policies are loaded from instead of the
+	// OS directory Config.Dir (the demo embeds its policies). Watch needs
+	// an OS directory and refuses to run with FS. Default nil.
+	FS fs.FS
+}
+
+// Input is one request as the gateway saw it, already normalised.
+type Input struct {
+	// Method, Host and Path are the normalised request line values.
+	Method, Host, Path string
+	// Segments are the non-empty segments of Path.
+	Segments []string
+	// Query holds the query parameters in order, duplicates kept; the
+	// policy sees {name: [values...]}.
+	Query [][2]string
+	// Headers holds the request headers with lower-case names, duplicates
+	// kept; the policy sees {name: [values...]}. Credential headers are
+	// dropped by the engine even if the gateway passes them.
+	Headers [][2]string
+	// BodyState is one of absent, parsed, not_json, too_large, invalid.
+	// Empty means absent.
+	BodyState string
+	// Body is the raw JSON text when BodyState is parsed. It is decoded
+	// only when the policy revision reads input.request.body; if it is not
+	// one valid JSON document the policy sees body_state "invalid" and no
+	// body.
+	Body []byte
+	// ClientIP and RequestID become input.request.client_ip and
+	// input.request.id.
+	ClientIP, RequestID string
+	// RouteName and RoutePrefix become input.route.name and
+	// input.route.prefix.
+	RouteName, RoutePrefix string
+	// Subject is the verified caller (the zero value is anonymous).
+	Subject identity.Subject
+	// TimeNS becomes input.time_ns.
+	TimeNS int64
+}
+
+// AuditSpec is the decision's audit object.
+type AuditSpec struct {
+	// RecordIDs is a JSONPath into the response whose values are logged as
+	// record ids. Empty: none.
+	RecordIDs string
+	// Path is the path template logged instead of the request path. Empty:
+	// the normalised path.
+	Path string
+	// Tags are free-form string tags copied to the audit event.
+	Tags map[string]string
+}
+
+// Decision is a validated policy decision.
+type Decision struct {
+	// Allow is false unless the policy set allow to true.
+	Allow bool
+	// Status is 0 unless the policy set it; always within 400..499.
+	Status int
+	// Reason is the policy's reason; empty when not set.
+	Reason string
+	// RequestTransforms and ResponseTransforms are the decoded rules, not
+	// yet validated by package transforms.
+	RequestTransforms, ResponseTransforms []transforms.Rule
+	// Audit is the decision's audit object.
+	Audit AuditSpec
+	// Revision is the policy revision that produced the decision.
+	Revision string
+}
+
+const (
+	defaultDir      = "./rego"
+	defaultQuery    = "data.veil.decision"
+	defaultTimeout  = 50 * time.Millisecond
+	defaultMaxDepth = 128
+)
+
+// alwaysDropped are credential headers never passed to the policy.
+var alwaysDropped = []string{"authorization", "cookie", "proxy-authorization", "x-api-key"}
+
+// Engine evaluates one prepared decision query per policy revision. It is
+// safe for concurrent use; Reload swaps revisions atomically.
+type Engine struct {
+	cfg      Config
+	fsys     fs.FS
+	log      *zap.Logger
+	timeout  time.Duration
+	maxDepth int
+	creds    []string // lower-case credential header names
+
+	cur      atomic.Pointer[revision]
+	reloadMu sync.Mutex // serialises Reload
+}
+
+// New loads, compiles and prepares the policies of cfg.Dir (or opts.FS). It
+// fails with ErrCompile if any source fails to parse or compile or the
+// query is invalid.
+func New(cfg Config, opts Options) (*Engine, error) {
+	if cfg.Query == "" {
+		cfg.Query = defaultQuery
+	}
+	if cfg.Dir == "" {
+		cfg.Dir = defaultDir
+		if opts.FS != nil {
+			cfg.Dir = "."
+		}
+	}
+	e := &Engine{
+		cfg:      cfg,
+		fsys:     opts.FS,
+		log:      opts.Logger,
+		timeout:  opts.Timeout,
+		maxDepth: opts.MaxJSONDepth,
+	}
+	if e.log == nil {
+		e.log = zap.NewNop()
+	}
+	if e.timeout <= 0 {
+		e.timeout = defaultTimeout
+	}
+	if e.maxDepth <= 0 {
+		e.maxDepth = defaultMaxDepth
+	}
+	e.creds = append(e.creds, alwaysDropped...)
+	for _, h := range opts.CredentialHeaders {
+		e.creds = append(e.creds, strings.ToLower(h))
+	}
+	rev, err := e.load(context.Background())
+	if err != nil {
+		return nil, err
+	}
+	e.cur.Store(rev)
+	return e, nil
+}
+
+// Revision returns the current policy revision: the first 16 hex characters
+// of a SHA-256 over the sorted (file name, content) pairs of the loaded
+// sources.
+func (e *Engine) Revision() string { return e.cur.Load().id }
+
+// ReadsBody reports whether the current revision may read
+// input.request.body: true if any module refers to input,
+// input.request or input.request.body (or below), or reaches into input or
+// input.request with a non-constant key.
+func (e *Engine) ReadsBody() bool { return e.cur.Load().readsBody }
+
+// Reload recompiles the policies. On failure the current revision keeps
+// serving and the error (ErrCompile) is returned. Reloading unchanged
+// sources keeps the revision.
+func (e *Engine) Reload() error {
+	e.reloadMu.Lock()
+	defer e.reloadMu.Unlock()
+	rev, err := e.load(context.Background())
+	if err != nil {
+		return err
+	}
+	if rev.id != e.cur.Load().id {
+		e.cur.Store(rev)
+	}
+	return nil
+}
+
+// Decide evaluates the decision for one request within Options.Timeout.
+func (e *Engine) Decide(ctx context.Context, in *Input) (*Decision, error) {
+	return e.decide(ctx, in, nil)
+}
+
+// Explain evaluates like Decide and writes the full evaluation trace (as
+// `opa eval --explain full` prints it) to w, also when evaluation fails.
+// Unlike Decide, evaluation errors keep OPA's full message: Explain is a
+// diagnostic tool for the policy author's own inputs.
+func (e *Engine) Explain(ctx context.Context, in *Input, w io.Writer) (*Decision, error) {
+	buf := topdown.NewBufferTracer()
+	d, err := e.decide(ctx, in, buf)
+	topdown.PrettyTraceWithLocation(w, *buf)
+	return d, err
+}
+
+func (e *Engine) decide(ctx context.Context, in *Input, tracer *topdown.BufferTracer) (*Decision, error) {
+	rev := e.cur.Load()
+	input, err := e.buildInput(in, rev.readsBody)
+	if err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrEvaluation, err) // fail closed, the caller has gone
+	}
+	ctx, cancel := context.WithTimeout(ctx, e.timeout)
+	defer cancel()
+
+	var rs rego.ResultSet
+	if tracer != nil {
+		rs, err = rev.pq.Eval(ctx, rego.EvalParsedInput(input), rego.EvalQueryTracer(tracer))
+	} else {
+		rs, err = rev.pq.Eval(ctx, rego.EvalParsedInput(input))
+	}
+	if err != nil {
+		return nil, evalError(ctx, err, tracer != nil)
+	}
+	if len(rs) == 0 || len(rs[0].Expressions) == 0 {
+		return nil, ErrUndefined
+	}
+	term, ok := rs[0].Expressions[0].Value.(*ast.Term)
+	if !ok {
+		return nil, fmt.Errorf("%w: unexpected result type %T", ErrEvaluation, rs[0].Expressions[0].Value)
+	}
+	d, reason := decodeDecision(term.Value)
+	if reason != "" {
+		e.log.Warn("policy decision invalid",
+			zap.String("revision", rev.id), zap.String("reason", reason))
+		return nil, fmt.Errorf("%w: %s", ErrInvalidDecision, reason)
+	}
+	d.Revision = rev.id
+	return d, nil
+}
+
+// evalError classifies an evaluation error. Outside Explain only OPA's
+// error code and location are kept: built-in errors may quote operands,
+// which can be input values.
+func evalError(ctx context.Context, err error, full bool) error {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return ErrTimeout
+	}
+	if full {
+		return fmt.Errorf("%w: %w", ErrEvaluation, err)
+	}
+	if te, ok := errors.AsType[*topdown.Error](err); ok {
+		if te.Location != nil {
+			return fmt.Errorf("%w: %s at %s", ErrEvaluation, te.Code, te.Location)
+		}
+		return fmt.Errorf("%w: %s", ErrEvaluation, te.Code)
+	}
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		return fmt.Errorf("%w: %w", ErrEvaluation, ctxErr)
+	}
+	return ErrEvaluation
+}

@@ -1,0 +1,161 @@
+package proxy
+
+import (
+	"io"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/veilgw/veil/audit"
+	"github.com/veilgw/veil/identity"
+	"github.com/veilgw/veil/policy"
+	"github.com/veilgw/veil/transforms"
+)
+
+// exchange is one request's state from accept to audit. It is pooled; it
+// never outlives the response (the audit event copies what it needs), and
+// holds the RequestCtx only until finish.
+type exchange struct {
+	g     *Gateway
+	ctx   *fasthttp.RequestCtx
+	start time.Time
+
+	reqID    []byte
+	path     []byte // normalised path
+	rawQuery []byte
+	upPath   []byte
+	route    *route
+	scratch  []byte
+
+	clientIP    string
+	peerTrusted bool
+	subject     identity.Subject
+
+	// Request body, when read.
+	bodyDone       bool
+	bodyStreamLeft bool   // bodyRaw is a prefix: the rest is still in the stream
+	bodyRaw        []byte // as received
+	bodyDec        []byte // decoded (gzip/deflate)
+	body           []byte // bodyRaw or bodyDec
+	bodyState      string
+	bodyErr        errCode
+	upBody         []byte // rewritten request body
+	upBodySet      bool
+	bytesIn        int64
+	countIn        bool
+
+	input     policy.Input
+	decision  *policy.Decision
+	reqProg   *transforms.Program
+	respProg  *transforms.Program
+	respRules bool
+	reqRes    transforms.Result
+	respRes   transforms.Result
+
+	upResp     *fasthttp.Response
+	respRaw    []byte
+	respDec    []byte
+	outBody    []byte
+	outBodySet bool
+	out        []byte
+
+	fail       errCode
+	failStatus int
+	failMsg    string
+
+	ev   audit.Event
+	comp completion
+}
+
+var exchangePool = sync.Pool{New: func() any { return new(exchange) }}
+
+func (g *Gateway) acquireExchange(ctx *fasthttp.RequestCtx) *exchange {
+	g.inflight.Add(1)
+	x := exchangePool.Get().(*exchange)
+	x.g, x.ctx, x.start = g, ctx, time.Now()
+	x.clientIP, x.peerTrusted = g.trusted.clientIP(remoteIP(ctx), ctx.Request.Header.Peek("X-Forwarded-For"))
+	x.ev.ClientIP = x.clientIP
+	return x
+}
+
+func remoteIP(ctx *fasthttp.RequestCtx) net.IP {
+	if a, ok := ctx.RemoteAddr().(*net.TCPAddr); ok {
+		return a.IP
+	}
+	return net.IPv4zero
+}
+
+func (g *Gateway) releaseExchange(x *exchange) {
+	*x = exchange{
+		reqID: x.reqID[:0], path: x.path[:0], rawQuery: x.rawQuery[:0], upPath: x.upPath[:0], scratch: x.scratch[:0],
+		bodyRaw: shrink(x.bodyRaw), bodyDec: shrink(x.bodyDec), upBody: shrink(x.upBody),
+		respRaw: shrink(x.respRaw), respDec: shrink(x.respDec), outBody: shrink(x.outBody), out: shrink(x.out),
+		input:   policy.Input{Segments: x.input.Segments[:0], Query: x.input.Query[:0], Headers: x.input.Headers[:0]},
+		reqRes:  transforms.Result{Rules: x.reqRes.Rules[:0], RecordIDs: x.reqRes.RecordIDs[:0]},
+		respRes: transforms.Result{Rules: x.respRes.Rules[:0], RecordIDs: x.respRes.RecordIDs[:0]},
+	}
+	x.ev.Reset()
+	exchangePool.Put(x)
+}
+
+// shrink keeps a pooled buffer unless it grew past 1 MiB (a huge body must
+// not pin memory forever).
+func shrink(b []byte) []byte {
+	if cap(b) > 1<<20 {
+		return nil
+	}
+	return b[:0]
+}
+
+func (x *exchange) failWith(c errCode) {
+	if x.fail == errNone {
+		x.fail = c
+	}
+}
+
+// closeUpstream releases the upstream response (and its connection).
+func (x *exchange) closeUpstream() {
+	if x.upResp != nil {
+		_ = x.upResp.CloseBodyStream()
+		fasthttp.ReleaseResponse(x.upResp)
+		x.upResp = nil
+	}
+}
+
+// setCompletion makes r the response body; fasthttp closes it after
+// writing, which runs finish (audit) exactly once.
+func (x *exchange) setCompletion(r io.Reader, size int) {
+	x.comp = completion{x: x, r: r}
+	x.ctx.Response.SetBodyStream(&x.comp, size)
+}
+
+// completion wraps the response body to count bytes sent and to learn when
+// the response is complete.
+type completion struct {
+	x    *exchange
+	r    io.Reader
+	n    int64
+	done bool
+}
+
+func (c *completion) Read(p []byte) (int, error) {
+	if c.r == nil {
+		return 0, io.EOF
+	}
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// CloseWithError implements fasthttp.ReadCloserWithError.
+func (c *completion) CloseWithError(err error) error {
+	if c.done {
+		return nil
+	}
+	c.done = true
+	x := c.x
+	x.g.finish(x, c.n, err)
+	return nil
+}

@@ -1,0 +1,149 @@
+package proxy
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"net"
+	"net/netip"
+	"strconv"
+	"sync/atomic"
+
+	"github.com/valyala/fasthttp"
+)
+
+// hopByHop are removed in both directions (RFC 9110 7.6.1), together with
+// every header the Connection header names. Transfer-Encoding and
+// Content-Length are framing that fasthttp sets itself.
+var hopByHop = []string{
+	"Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authenticate", "Proxy-Authorization",
+	"Te", "Trailer", "Transfer-Encoding", "Upgrade",
+}
+
+// methodOverride headers let a client smuggle another method past the
+// policy; they never reach the upstream.
+var methodOverride = []string{"X-Http-Method-Override", "X-Http-Method", "X-Method-Override"}
+
+// stripHopByHop removes hop-by-hop headers, including those Connection
+// lists, from h (request or response header).
+func stripHopByHop(h interface {
+	Peek(string) []byte
+	Del(string)
+}) {
+	if conn := h.Peek("Connection"); len(conn) > 0 {
+		for _, f := range bytes.Split(conn, []byte{','}) {
+			if name := bytes.TrimSpace(f); len(name) > 0 && !bytes.EqualFold(name, []byte("close")) && !bytes.EqualFold(name, []byte("keep-alive")) {
+				h.Del(string(name))
+			}
+		}
+	}
+	for _, k := range hopByHop {
+		h.Del(k)
+	}
+}
+
+// trustedNets holds the parsed trusted_proxies.
+type trustedNets []netip.Prefix
+
+func parseTrusted(cidrs []string) trustedNets {
+	var t trustedNets
+	for _, c := range cidrs {
+		if p, err := netip.ParsePrefix(c); err == nil {
+			t = append(t, p.Masked())
+		}
+	}
+	return t
+}
+
+func (t trustedNets) contains(a netip.Addr) bool {
+	a = a.Unmap()
+	for _, p := range t {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// clientIP derives the client address: the peer, unless the peer is a
+// trusted proxy, in which case X-Forwarded-For is walked from the right
+// and the first untrusted address wins. It also reports whether the peer
+// is trusted (its X-Forwarded-* headers are then extended, not replaced).
+func (t trustedNets) clientIP(peer net.IP, xff []byte) (string, bool) {
+	pa, ok := netip.AddrFromSlice(peer)
+	if !ok {
+		return peer.String(), false
+	}
+	pa = pa.Unmap()
+	if len(t) == 0 || !t.contains(pa) {
+		return pa.String(), false
+	}
+	client := pa
+	for len(xff) > 0 {
+		i := bytes.LastIndexByte(xff, ',')
+		part := bytes.TrimSpace(xff[i+1:])
+		xff = xff[:max(i, 0)]
+		a, err := netip.ParseAddr(string(part))
+		if err != nil {
+			break // garbage: stop at the last address we could trust
+		}
+		client = a.Unmap()
+		if !t.contains(client) {
+			break
+		}
+		if i < 0 {
+			break
+		}
+	}
+	return client.String(), true
+}
+
+// Request ids: a random per-process prefix and a counter: unique, cheap.
+var (
+	reqIDPrefix  = newReqIDPrefix()
+	reqIDCounter atomic.Uint64
+)
+
+func newReqIDPrefix() []byte {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return []byte(hex.EncodeToString(b[:]))
+}
+
+func appendRequestID(dst []byte) []byte {
+	dst = append(dst, reqIDPrefix...)
+	dst = append(dst, '-')
+	return strconv.AppendUint(dst, reqIDCounter.Add(1), 36)
+}
+
+// validRequestID accepts a client's X-Request-Id: 1-128 characters of
+// [A-Za-z0-9._:-]. Anything else is replaced so it can be logged safely.
+func validRequestID(b []byte) bool {
+	if len(b) == 0 || len(b) > 128 {
+		return false
+	}
+	for _, c := range b {
+		if !(isUnreserved(c) || c == ':') || c == '~' {
+			return false
+		}
+	}
+	return true
+}
+
+// credentialHeaders are never given to the policy.
+func isCredentialHeader(name []byte, apiKeyHeader string) bool {
+	return bytes.EqualFold(name, []byte("Authorization")) || bytes.EqualFold(name, []byte("Cookie")) ||
+		bytes.EqualFold(name, []byte("Proxy-Authorization")) || bytes.EqualFold(name, []byte(apiKeyHeader))
+}
+
+// isJSONContentType reports application/json or any */*+json media type.
+func isJSONContentType(ct []byte) bool {
+	if i := bytes.IndexByte(ct, ';'); i >= 0 {
+		ct = ct[:i]
+	}
+	ct = bytes.TrimSpace(ct)
+	return bytes.EqualFold(ct, []byte("application/json")) ||
+		(len(ct) > 5 && bytes.EqualFold(ct[len(ct)-5:], []byte("+json")))
+}
+
+var _ = fasthttp.StatusOK

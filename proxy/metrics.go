@@ -1,0 +1,55 @@
+package proxy
+
+import (
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// metrics are the gateway's Prometheus collectors, on a registry of its own
+// (so several gateways can run in one process, as in tests).
+type metrics struct {
+	reg          *prometheus.Registry
+	requests     *prometheus.CounterVec
+	decisions    *prometheus.CounterVec
+	transforms   *prometheus.CounterVec
+	failedValues prometheus.Counter
+	duration     *prometheus.HistogramVec
+	upstreamDur  *prometheus.HistogramVec
+	auditEvents  prometheus.Counter
+	auditErrors  prometheus.Counter
+	revision     *prometheus.GaugeVec
+}
+
+func newMetrics() *metrics {
+	m := &metrics{reg: prometheus.NewRegistry()}
+	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "veil_requests_total", Help: "Requests by route and response status."}, []string{"route", "status"})
+	m.decisions = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "veil_decisions_total", Help: "Policy decisions by result (allow, deny, error)."}, []string{"result"})
+	m.transforms = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "veil_transformed_values_total", Help: "JSON values transformed, by direction and action."}, []string{"direction", "action"})
+	m.failedValues = prometheus.NewCounter(prometheus.CounterOpts{Name: "veil_transform_failed_values_total", Help: "Values an action could not handle (redacted instead)."})
+	buckets := []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
+	m.duration = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "veil_request_duration_seconds", Help: "Time from accept to response sent, by route.", Buckets: buckets}, []string{"route"})
+	m.upstreamDur = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "veil_upstream_duration_seconds", Help: "Time to upstream response headers, by route.", Buckets: buckets}, []string{"route"})
+	m.auditEvents = prometheus.NewCounter(prometheus.CounterOpts{Name: "veil_audit_events_total", Help: "Audit events written."})
+	m.auditErrors = prometheus.NewCounter(prometheus.CounterOpts{Name: "veil_audit_errors_total", Help: "Audit events that could not be written."})
+	m.revision = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "veil_policy_revision_info", Help: "The policy revision being served (value 1)."}, []string{"revision"})
+	m.reg.MustRegister(m.requests, m.decisions, m.transforms, m.failedValues, m.duration, m.upstreamDur,
+		m.auditEvents, m.auditErrors, m.revision,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+var statusLabels = func() (s [600]string) {
+	for i := range s {
+		s[i] = strconv.Itoa(i)
+	}
+	return
+}()
+
+func statusLabel(code int) string {
+	if code >= 0 && code < len(statusLabels) {
+		return statusLabels[code]
+	}
+	return "other"
+}

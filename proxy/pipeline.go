@@ -1,0 +1,707 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"time"
+
+	"github.com/valyala/fasthttp"
+	"go.uber.org/zap"
+
+	"github.com/veilgw/veil/audit"
+	"github.com/veilgw/veil/identity"
+	"github.com/veilgw/veil/policy"
+	"github.com/veilgw/veil/transforms"
+)
+
+// pipeline is Veil's request path, in order (DESIGN "Request pipeline"):
+//
+//	accept -> normalise -> route -> identify -> decide (OPA) -> request
+//	transforms -> upstream -> response transforms -> respond -> audit
+//
+// Each stage passes (errNone) or stops the request with a code from the
+// error table (errors.go). respond and audit always run after the stages,
+// for allowed, denied, rejected and failed requests alike; the audit event
+// is written when the response has been sent (or failed to send).
+var pipeline = [...]struct {
+	name string
+	run  func(*Gateway, *exchange) errCode
+}{
+	{"normalise", (*Gateway).normalise},
+	{"route", (*Gateway).route},
+	{"identify", (*Gateway).identify},
+	{"read_body", (*Gateway).readBodyForPolicy},
+	{"decide", (*Gateway).decide},
+	{"request_transforms", (*Gateway).transformRequest},
+	{"audit_gate", (*Gateway).auditGate},
+	{"upstream", (*Gateway).forward},
+	{"response_transforms", (*Gateway).transformResponse},
+}
+
+// handle is the fasthttp handler: it runs the pipeline, then responds.
+func (g *Gateway) handle(ctx *fasthttp.RequestCtx) {
+	x := g.acquireExchange(ctx)
+	defer func() {
+		if r := recover(); r != nil {
+			g.log.Error("panic in request pipeline", zap.Any("panic", r), zap.ByteString("request_id", x.reqID))
+			x.failWith(errInternal)
+			g.respond(x)
+		}
+	}()
+	for i := range pipeline {
+		if code := pipeline[i].run(g, x); code != errNone {
+			x.failWith(code)
+			break
+		}
+	}
+	g.respond(x)
+}
+
+// normalise validates the request target and computes the one path every
+// later stage sees.
+func (g *Gateway) normalise(x *exchange) errCode {
+	h := &x.ctx.Request.Header
+	if id := h.Peek("X-Request-Id"); validRequestID(id) {
+		x.reqID = append(x.reqID[:0], id...)
+	} else {
+		x.reqID = appendRequestID(x.reqID[:0])
+	}
+	x.ev.RequestID = string(x.reqID)
+	x.ev.Method = string(h.Method())
+	if x.peerTrusted {
+		x.ev.ClientIP = x.clientIP
+	}
+	uri := h.RequestURI()
+	if len(uri) > 0 && uri[0] != '/' {
+		// absolute-form (RFC 9112 3.2.2): keep only the path and query.
+		if i := bytes.Index(uri, []byte("://")); i > 0 {
+			rest := uri[i+3:]
+			j := bytes.IndexAny(rest, "/?")
+			if j < 0 {
+				uri = []byte("/")
+			} else if rest[j] == '?' {
+				uri = append([]byte("/"), rest[j:]...)
+			} else {
+				uri = rest[j:]
+			}
+		}
+	}
+	rawPath, rawQuery := uri, []byte(nil)
+	if q := bytes.IndexByte(uri, '?'); q >= 0 {
+		rawPath, rawQuery = uri[:q], uri[q+1:]
+	}
+	for _, c := range rawQuery {
+		if c < 0x20 || c == 0x7f || c == '#' || c >= 0x80 {
+			return errBadPath
+		}
+	}
+	var err error
+	x.path, err = normalisePath(x.path[:0], rawPath)
+	if err != nil {
+		x.ev.Path = ""
+		return errBadPath
+	}
+	x.rawQuery = append(x.rawQuery[:0], rawQuery...)
+	x.ev.Path = string(x.path)
+	// Request smuggling: both framings, or several Content-Length values.
+	if h.ContentLength() != 0 && len(h.Peek("Transfer-Encoding")) > 0 && len(h.Peek("Content-Length")) > 0 {
+		return errSmuggling
+	}
+	if len(h.Peek("Upgrade")) > 0 {
+		return errUpgradeRefused
+	}
+	return errNone
+}
+
+// route picks the first route whose host and path prefix match.
+func (g *Gateway) route(x *exchange) errCode {
+	host := x.ctx.Request.Header.Host()
+	if i := bytes.LastIndexByte(host, ':'); i >= 0 && bytes.IndexByte(host[i:], ']') < 0 {
+		host = host[:i]
+	}
+	for _, r := range g.routes {
+		if r.host != "" && !bytes.EqualFold(host, []byte(r.host)) {
+			continue
+		}
+		rest, ok := r.matchPath(x.path)
+		if !ok {
+			continue
+		}
+		x.route = r
+		x.ev.Route = r.name
+		if r.strip {
+			x.upPath = append(x.upPath[:0], rest...)
+		} else {
+			x.upPath = append(x.upPath[:0], x.path...)
+		}
+		return errNone
+	}
+	return errNoRoute
+}
+
+// identify verifies the credential, if any.
+func (g *Gateway) identify(x *exchange) errCode {
+	h := &x.ctx.Request.Header
+	cred := identity.Credentials{Authorization: h.Peek("Authorization"), APIKey: h.Peek(g.apiKeyHeader)}
+	if st := x.ctx.TLSConnectionState(); st != nil && len(st.VerifiedChains) > 0 {
+		cred.PeerCertificates = st.PeerCertificates
+	}
+	sub, err := g.ident.Identify(cred)
+	if err != nil {
+		x.ev.Reason = identity.Reason(err)
+		return errUnauthorized
+	}
+	x.subject = sub
+	x.ev.SubjectID = sub.ID
+	x.ev.SubjectRoles = append(x.ev.SubjectRoles[:0], sub.Roles...)
+	x.ev.SubjectMethod = sub.Method
+	return errNone
+}
+
+// readBodyForPolicy reads the request body when the policy revision reads
+// input.request.body, and classifies it (body_state).
+func (g *Gateway) readBodyForPolicy(x *exchange) errCode {
+	if !g.engine.ReadsBody() {
+		return errNone
+	}
+	g.readRequestBody(x)
+	return errNone
+}
+
+// readRequestBody reads and decodes the request body once, bounded by
+// max_body_bytes (decoded size), and sets x.bodyState.
+func (g *Gateway) readRequestBody(x *exchange) {
+	if x.bodyDone {
+		return
+	}
+	x.bodyDone = true
+	req := &x.ctx.Request
+	if req.Header.ContentLength() == 0 {
+		x.bodyState = bodyAbsent
+		return
+	}
+	limit := g.cfg.Limits.MaxBodyBytes
+	var err error
+	if req.IsBodyStream() {
+		x.bodyRaw, err = readLimited(x.bodyRaw[:0], x.ctx.RequestBodyStream(), limit)
+		x.bodyStreamLeft = errors.Is(err, errTooLarge)
+	} else {
+		x.bodyRaw = append(x.bodyRaw[:0], req.Body()...)
+		if len(x.bodyRaw) > limit {
+			err = errTooLarge
+		}
+	}
+	x.bytesIn = int64(len(x.bodyRaw))
+	switch {
+	case errors.Is(err, errTooLarge):
+		x.bodyState = bodyTooLarge
+		return
+	case err != nil:
+		x.bodyState = bodyInvalid
+		x.bodyErr = errBadRequest
+		return
+	case len(x.bodyRaw) == 0:
+		x.bodyState = bodyAbsent
+		return
+	}
+	enc := parseEncoding(req.Header.Peek("Content-Encoding"))
+	if enc == encIdentity {
+		x.body = x.bodyRaw
+	} else {
+		x.bodyDec, err = decodeBody(x.bodyDec[:0], x.bodyRaw, enc, limit)
+		switch {
+		case errors.Is(err, errTooLarge):
+			x.bodyState = bodyTooLarge
+			return
+		case errors.Is(err, errUnknownEncoding):
+			x.bodyState, x.bodyErr = bodyInvalid, errUnsupportedEncoding
+			return
+		case err != nil:
+			x.bodyState, x.bodyErr = bodyInvalid, errInvalidJSON
+			return
+		}
+		x.body = x.bodyDec
+	}
+	if isJSONContentType(req.Header.ContentType()) || looksJSON(x.body) {
+		// The engine parses it; a body that is not one valid JSON document
+		// reaches the policy as body_state "invalid".
+		x.bodyState = bodyParsed
+	} else {
+		x.bodyState = bodyNotJSON
+	}
+}
+
+// looksJSON reports whether b starts like a JSON object or array: such a
+// body is parsed for the policy whatever its declared content type, since
+// many upstreams ignore Content-Type.
+func looksJSON(b []byte) bool {
+	for _, c := range b {
+		switch c {
+		case ' ', '\t', '\r', '\n':
+			continue
+		case '{', '[':
+			return true
+		}
+		return false
+	}
+	return false
+}
+
+const (
+	bodyAbsent   = "absent"
+	bodyParsed   = "parsed"
+	bodyNotJSON  = "not_json"
+	bodyTooLarge = "too_large"
+	bodyInvalid  = "invalid"
+)
+
+// decide builds the policy input and evaluates the decision.
+func (g *Gateway) decide(x *exchange) errCode {
+	in := &x.input
+	h := &x.ctx.Request.Header
+	in.Method = x.ev.Method
+	in.Host = string(h.Host())
+	in.Path = x.ev.Path
+	in.Segments = splitSegments(in.Segments[:0], in.Path)
+	in.Query = in.Query[:0]
+	x.ctx.QueryArgs().VisitAll(func(k, v []byte) {
+		in.Query = append(in.Query, [2]string{string(k), string(v)})
+	})
+	in.Headers = in.Headers[:0]
+	h.VisitAll(func(k, v []byte) {
+		if isCredentialHeader(k, g.apiKeyHeader) {
+			return
+		}
+		in.Headers = append(in.Headers, [2]string{string(bytes.ToLower(k)), string(v)})
+	})
+	in.BodyState = x.bodyState
+	if in.BodyState == "" {
+		// The revision does not read the body: tell it only whether there is one.
+		if h.ContentLength() == 0 {
+			in.BodyState = bodyAbsent
+		} else {
+			in.BodyState = bodyNotJSON
+		}
+	}
+	in.Body = nil
+	if in.BodyState == bodyParsed {
+		in.Body = x.body
+	}
+	in.ClientIP = x.clientIP
+	in.RequestID = x.ev.RequestID
+	in.RouteName, in.RoutePrefix = x.route.name, x.route.prefix
+	in.Subject = x.subject
+	in.TimeNS = x.start.UnixNano()
+
+	d, err := g.engine.Decide(context.Background(), in)
+	x.ev.PolicyRevision = g.engine.Revision()
+	if err != nil {
+		g.metrics.decisions.WithLabelValues("error").Inc()
+		switch {
+		case errors.Is(err, policy.ErrUndefined):
+			x.ev.Reason = "policy decision undefined"
+			return errPolicyDenied
+		case errors.Is(err, policy.ErrDuplicateKey):
+			return errDuplicateKey
+		case errors.Is(err, policy.ErrBodyTooDeep):
+			return errInvalidJSON
+		case errors.Is(err, policy.ErrTimeout):
+			return errPolicyTimeout
+		case errors.Is(err, policy.ErrInvalidDecision):
+			return errInvalidDecision
+		default:
+			g.log.Warn("policy evaluation failed", zap.String("revision", x.ev.PolicyRevision), zap.Error(err))
+			return errPolicyError
+		}
+	}
+	x.decision = d
+	x.ev.PolicyRevision = d.Revision
+	x.ev.DecisionID = x.ev.RequestID
+	x.ev.Allowed = d.Allow
+	x.ev.Tags = d.Audit.Tags
+	if d.Audit.Path != "" {
+		x.ev.Path = d.Audit.Path
+	}
+	if !d.Allow {
+		g.metrics.decisions.WithLabelValues("deny").Inc()
+		x.ev.Reason = safeReason(d.Reason)
+		x.failStatus = d.Status
+		x.failMsg = x.ev.Reason
+		return errPolicyDenied
+	}
+	g.metrics.decisions.WithLabelValues("allow").Inc()
+	x.ev.Reason = safeReason(d.Reason)
+	if len(d.RequestTransforms) > 0 {
+		x.reqProg, err = g.programs.Get(d.RequestTransforms, "")
+		if err != nil {
+			g.log.Warn("policy returned invalid request_transforms", zap.String("revision", d.Revision), zap.Error(err))
+			x.ev.Allowed = false
+			return errInvalidDecision
+		}
+	}
+	if len(d.ResponseTransforms) > 0 || d.Audit.RecordIDs != "" {
+		x.respProg, err = g.programs.Get(d.ResponseTransforms, d.Audit.RecordIDs)
+		if err != nil {
+			g.log.Warn("policy returned invalid response_transforms", zap.String("revision", d.Revision), zap.Error(err))
+			x.ev.Allowed = false
+			return errInvalidDecision
+		}
+		x.respRules = len(d.ResponseTransforms) > 0
+	}
+	return errNone
+}
+
+// safeReason bounds a policy's reason for the response body and the audit
+// event: at most 200 bytes, no control characters.
+func safeReason(s string) string {
+	if len(s) > 200 {
+		s = s[:200]
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] == 0x7f {
+			b := []byte(s)
+			for j := range b {
+				if b[j] < 0x20 || b[j] == 0x7f {
+					b[j] = ' '
+				}
+			}
+			return string(b)
+		}
+	}
+	return s
+}
+
+// transformRequest applies the decision's request_transforms to the body.
+func (g *Gateway) transformRequest(x *exchange) errCode {
+	if x.reqProg == nil {
+		return errNone
+	}
+	g.readRequestBody(x)
+	switch x.bodyState {
+	case bodyAbsent:
+		return errNone
+	case bodyTooLarge:
+		return errBodyTooLarge
+	case bodyInvalid:
+		if x.bodyErr != errNone {
+			return x.bodyErr
+		}
+	}
+	out, err := x.reqProg.Rewrite(x.upBody[:0], x.body, &x.reqRes)
+	if err != nil {
+		return g.rewriteErr(x, err, errInvalidJSON)
+	}
+	x.upBody = out
+	x.upBodySet = true
+	g.countTransforms("request", &x.reqRes)
+	return errNone
+}
+
+func (g *Gateway) rewriteErr(x *exchange, err error, bodyCode errCode) errCode {
+	switch {
+	case errors.Is(err, transforms.ErrKeyUnavailable):
+		g.log.Warn("key unavailable", zap.Error(err), zap.String("request_id", x.ev.RequestID))
+		return errKeyUnavailable
+	case errors.Is(err, transforms.ErrInvalidJSON), errors.Is(err, transforms.ErrTooDeep):
+		return bodyCode
+	default:
+		g.log.Error("rewrite failed", zap.Error(err), zap.String("request_id", x.ev.RequestID))
+		return errInternal
+	}
+}
+
+// auditGate refuses the request before it reaches the upstream when the
+// audit pipeline is unhealthy in on_failure "deny" mode.
+func (g *Gateway) auditGate(x *exchange) errCode {
+	if g.audit.DenyOnFailure() && g.audit.Healthy() != nil {
+		return errAuditUnavailable
+	}
+	return errNone
+}
+
+// forward sends the request upstream and receives the response headers;
+// the response body stays a stream until transformResponse or respond.
+func (g *Gateway) forward(x *exchange) errCode {
+	r := x.route
+	req := fasthttp.AcquireRequest()
+	defer fasthttp.ReleaseRequest(req)
+	src := &x.ctx.Request.Header
+	src.CopyTo(&req.Header)
+	stripHopByHop(&req.Header)
+	for _, k := range methodOverride {
+		req.Header.Del(k)
+	}
+	x.scratch = append(x.scratch[:0], x.upPath...)
+	if len(x.rawQuery) > 0 {
+		x.scratch = append(x.scratch, '?')
+		x.scratch = append(x.scratch, x.rawQuery...)
+	}
+	req.Header.SetRequestURIBytes(x.scratch)
+	req.URI().DisablePathNormalizing = true
+
+	// X-Forwarded-*: extended when the peer is a trusted proxy, replaced
+	// otherwise so a client cannot forge them.
+	peer := x.ctx.RemoteIP().String()
+	if x.peerTrusted {
+		if prev := src.Peek("X-Forwarded-For"); len(prev) > 0 {
+			req.Header.Set("X-Forwarded-For", string(prev)+", "+peer)
+		} else {
+			req.Header.Set("X-Forwarded-For", peer)
+		}
+	} else {
+		req.Header.Set("X-Forwarded-For", peer)
+		req.Header.Del("Forwarded")
+		if x.ctx.IsTLS() {
+			req.Header.Set("X-Forwarded-Proto", "https")
+		} else {
+			req.Header.Set("X-Forwarded-Proto", "http")
+		}
+		req.Header.SetBytesV("X-Forwarded-Host", src.Host())
+	}
+	if len(req.Header.Peek("X-Forwarded-Proto")) == 0 {
+		req.Header.Set("X-Forwarded-Proto", "http")
+	}
+	req.Header.SetBytesV("X-Request-Id", x.reqID)
+
+	switch r.auth {
+	case "strip":
+		req.Header.Del("Authorization")
+		req.Header.Del(g.apiKeyHeader)
+	case "inject":
+		req.Header.Del("Authorization")
+		req.Header.Del(g.apiKeyHeader)
+		req.Header.Set(r.injectHeader, r.injectValue)
+	}
+	if x.respProg != nil {
+		// The response must come back whole and decodable.
+		req.Header.Del("Range")
+		req.Header.Del("If-Range")
+		req.Header.Del("Accept-Encoding")
+	}
+
+	// Body: rewritten, read, or streamed straight through.
+	streamed := false
+	switch {
+	case x.upBodySet:
+		req.SetBodyRaw(x.upBody)
+		req.Header.Del("Content-Encoding")
+	case x.bodyDone && !x.bodyStreamLeft:
+		req.SetBodyRaw(x.bodyRaw)
+	case x.bodyDone && x.bodyStreamLeft:
+		req.SetBodyStream(io.MultiReader(bytes.NewReader(x.bodyRaw), x.ctx.RequestBodyStream()), src.ContentLength())
+		streamed = true
+	case x.ctx.Request.IsBodyStream():
+		req.SetBodyStream(x.ctx.RequestBodyStream(), src.ContentLength())
+		streamed = true
+	default:
+		req.SetBodyRaw(x.ctx.Request.Body())
+		x.bytesIn = int64(len(x.ctx.Request.Body()))
+	}
+	if streamed {
+		x.countIn = true
+	}
+	req.SetTimeout(g.cfg.Limits.UpstreamTimeout)
+
+	resp := fasthttp.AcquireResponse()
+	var tried *upstream
+	for attempt := 0; ; attempt++ {
+		up := r.pool.pick(tried)
+		if !r.preserveHost {
+			req.Header.SetHost(up.addr)
+		}
+		t0 := time.Now()
+		up.inflight.Add(1)
+		err := up.client.Do(req, resp)
+		up.inflight.Add(-1)
+		if err == nil {
+			g.metrics.upstreamDur.WithLabelValues(r.name).Observe(time.Since(t0).Seconds())
+			x.upResp = resp
+			x.ev.UpstreamStatus = resp.StatusCode()
+			return errNone
+		}
+		code, notSent := classifyUpstreamErr(err)
+		if notSent {
+			up.downUntil.Store(time.Now().Add(unhealthyFor).UnixNano())
+		}
+		if notSent && !streamed && attempt == 0 && len(r.pool.ups) > 1 {
+			tried = up
+			continue
+		}
+		g.log.Warn("upstream request failed", zap.String("route", r.name), zap.String("upstream", up.addr),
+			zap.String("request_id", x.ev.RequestID), zap.Error(err))
+		fasthttp.ReleaseResponse(resp)
+		return code
+	}
+}
+
+// transformResponse reads, decodes and rewrites the upstream body when the
+// decision has response transforms (or record ids to collect).
+func (g *Gateway) transformResponse(x *exchange) errCode {
+	if x.respProg == nil {
+		return errNone
+	}
+	resp := x.upResp
+	method := x.ctx.Request.Header.Method()
+	if bytes.Equal(method, []byte("HEAD")) || resp.StatusCode() == 204 || resp.StatusCode() == 304 {
+		return errNone
+	}
+	limit := g.cfg.Limits.MaxBodyBytes
+	var raw []byte
+	var err error
+	if s := resp.BodyStream(); s != nil {
+		raw, err = readLimited(x.respRaw[:0], s, limit)
+	} else {
+		raw = append(x.respRaw[:0], resp.Body()...)
+		if len(raw) > limit {
+			err = errTooLarge
+		}
+	}
+	x.respRaw = raw
+	x.closeUpstream()
+	switch {
+	case errors.Is(err, errTooLarge):
+		return errUpstreamTooLarge
+	case err != nil:
+		return errUpstreamUnavailable
+	}
+	if len(raw) == 0 {
+		x.outBody, x.outBodySet = x.outBody[:0], true
+		return errNone
+	}
+	body := raw
+	if enc := parseEncoding(resp.Header.Peek("Content-Encoding")); enc != encIdentity {
+		x.respDec, err = decodeBody(x.respDec[:0], raw, enc, limit)
+		switch {
+		case errors.Is(err, errTooLarge):
+			return errUpstreamTooLarge
+		case errors.Is(err, errUnknownEncoding):
+			return errUpstreamEncoding
+		case err != nil:
+			return errUpstreamBadBody
+		}
+		body = x.respDec
+	}
+	if !x.respRules {
+		// Record ids only: the body is passed unchanged; a body that is
+		// not JSON has no record ids.
+		var err error
+		x.scratch, err = x.respProg.Rewrite(x.scratch[:0], body, &x.respRes)
+		if err == nil {
+			x.ev.RecordIDs = append(x.ev.RecordIDs[:0], x.respRes.RecordIDs...)
+			x.ev.RecordIDsCut = x.respRes.RecordIDsTruncated
+		}
+		x.outBody = append(x.outBody[:0], raw...)
+		x.outBodySet = true
+		return errNone
+	}
+	out, err := x.respProg.Rewrite(x.outBody[:0], body, &x.respRes)
+	if err != nil {
+		return g.rewriteErr(x, err, errUpstreamBadBody)
+	}
+	x.outBody, x.outBodySet = out, true
+	x.ev.RecordIDs = append(x.ev.RecordIDs[:0], x.respRes.RecordIDs...)
+	x.ev.RecordIDsCut = x.respRes.RecordIDsTruncated
+	g.countTransforms("response", &x.respRes)
+	return errNone
+}
+
+func (g *Gateway) countTransforms(dir string, res *transforms.Result) {
+	for _, rc := range res.Rules {
+		if rc.Count > 0 {
+			g.metrics.transforms.WithLabelValues(dir, rc.Action).Add(float64(rc.Count))
+		}
+	}
+	if res.Failed > 0 {
+		g.metrics.failedValues.Add(float64(res.Failed))
+	}
+}
+
+// respond writes the client response: the error, the rewritten body, or the
+// upstream body streamed through. The audit event is written when the
+// response body has been sent (completion.CloseWithError).
+func (g *Gateway) respond(x *exchange) {
+	resp := &x.ctx.Response
+	if x.fail != errNone {
+		x.closeUpstream()
+		writeError(resp, x.fail, x.failStatus, x.failMsg, x.ev.RequestID)
+		x.ev.ErrorCode = x.fail.String()
+		if x.fail != errPolicyDenied {
+			x.ev.Allowed = false
+		}
+		x.out = append(x.out[:0], resp.Body()...)
+		resp.ResetBody()
+		resp.Header.SetBytesV("X-Request-Id", x.reqID)
+		x.setCompletion(bytes.NewReader(x.out), len(x.out))
+		return
+	}
+	up := x.upResp
+	up.Header.CopyTo(&resp.Header)
+	stripHopByHop(&resp.Header)
+	resp.Header.SetBytesV("X-Request-Id", x.reqID)
+	if x.outBodySet {
+		if x.respRules {
+			for _, k := range transformedDrop {
+				resp.Header.Del(k)
+			}
+		}
+		x.closeUpstream()
+		x.setCompletion(bytes.NewReader(x.outBody), len(x.outBody))
+		return
+	}
+	if s := up.BodyStream(); s != nil {
+		x.setCompletion(s, up.Header.ContentLength())
+		return
+	}
+	x.out = append(x.out[:0], up.Body()...)
+	x.closeUpstream()
+	x.setCompletion(bytes.NewReader(x.out), len(x.out))
+}
+
+// transformedDrop are response headers that describe the upstream's
+// original bytes and are wrong (or could reveal the original) once the
+// body is rewritten.
+var transformedDrop = []string{"Content-Encoding", "Etag", "Content-Md5", "Digest", "Repr-Digest", "Content-Digest", "Content-Range", "Accept-Ranges", "Last-Modified"}
+
+// finish runs when the response has been sent: it writes the audit event,
+// records metrics and releases the exchange.
+func (g *Gateway) finish(x *exchange, sent int64, werr error) {
+	x.closeUpstream()
+	ev := &x.ev
+	ev.Time = x.start
+	ev.Status = x.ctx.Response.StatusCode()
+	ev.Duration = time.Since(x.start)
+	ev.BytesOut = sent
+	ev.BytesIn = x.bytesIn
+	if x.countIn {
+		ev.BytesIn = int64(x.ctx.Request.Header.ContentLength())
+	}
+	if x.decision != nil {
+		ev.Transforms = ev.Transforms[:0]
+		for _, rc := range x.reqRes.Rules {
+			ev.Transforms = append(ev.Transforms, audit.TransformCount{Direction: "request", Path: rc.Path, Action: rc.Action, Count: rc.Count})
+		}
+		for _, rc := range x.respRes.Rules {
+			ev.Transforms = append(ev.Transforms, audit.TransformCount{Direction: "response", Path: rc.Path, Action: rc.Action, Count: rc.Count})
+		}
+		ev.FailedValues = x.reqRes.Failed + x.respRes.Failed
+	}
+	if werr != nil && ev.ErrorCode == "" {
+		ev.ErrorCode = "client_write_failed"
+	}
+	if err := g.audit.Log(ev); err != nil {
+		g.metrics.auditErrors.Inc()
+		g.log.Error("audit write failed", zap.Error(err), zap.String("request_id", ev.RequestID))
+	} else {
+		g.metrics.auditEvents.Inc()
+	}
+	route := ev.Route
+	if route == "" {
+		route = "none"
+	}
+	g.metrics.requests.WithLabelValues(route, statusLabel(ev.Status)).Inc()
+	g.metrics.duration.WithLabelValues(route).Observe(ev.Duration.Seconds())
+	g.inflight.Done()
+	g.releaseExchange(x)
+}

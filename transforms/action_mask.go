@@ -1,0 +1,144 @@
+package transforms
+
+import (
+	"strings"
+	"unicode/utf8"
+)
+
+// maskAction replaces characters by a mask character.
+//
+// Parameters: char (one character, default "*"), keep_first and keep_last
+// (characters left as they are at each end, default 0), ignore (characters
+// always left as they are, e.g. "-@. "), format ("email": only the local
+// part, before the last "@", is masked and "@domain" is kept). Counts are
+// in Unicode code points. The result always has as many characters as the
+// original.
+//
+// Per type:
+//   - string: characters masked; a string not longer than keep_first +
+//     keep_last is masked entirely (it is never passed through); with
+//     format email, a string without "@" is masked entirely.
+//   - number: its JSON text is masked like a string and the result is a
+//     string (12345 with keep_last 2 -> "***45").
+//   - boolean, null: become a string of four mask characters ("****"), so
+//     neither the value nor its presence as true/false/null leaks.
+//   - object, array: every scalar leaf inside is masked as above; a more
+//     protective rule selecting a node inside still wins for that node.
+type maskAction struct {
+	char      rune
+	keepFirst int
+	keepLast  int
+	ignore    string
+	email     bool
+}
+
+func compileMask(p *params) (action, error) {
+	a := &maskAction{char: '*'}
+	if c, ok, err := p.str("char"); ok {
+		if err != nil || utf8.RuneCountInString(c) != 1 || (c == string(utf8.RuneError)) {
+			return nil, paramError("char must be a string of exactly one character")
+		}
+		a.char, _ = utf8.DecodeRuneInString(c)
+	}
+	var err error
+	if a.keepFirst, err = p.intRange("keep_first", 0, 0, 1<<20, "a non-negative integer"); err != nil {
+		return nil, err
+	}
+	if a.keepLast, err = p.intRange("keep_last", 0, 0, 1<<20, "a non-negative integer"); err != nil {
+		return nil, err
+	}
+	ign, ok, err := p.str("ignore")
+	if err != nil || (ok && !utf8.ValidString(ign)) {
+		return nil, paramError("ignore must be a string of characters")
+	}
+	a.ignore = ign
+	if f, ok, err := p.str("format"); ok {
+		if err != nil || f != "email" {
+			return nil, paramError(`format must be "email"`)
+		}
+		a.email = true
+	}
+	return a, nil
+}
+
+func (a *maskAction) apply(rw *rewriter, dst, raw []byte) ([]byte, bool, error) {
+	switch raw[0] {
+	case '"':
+		rw.tmp = appendUnescaped(rw.tmp[:0], raw)
+		s := rw.tmp
+		dst = append(dst, '"')
+		if a.email {
+			if at := lastIndexByte(s, '@'); at >= 0 {
+				dst = a.appendMasked(dst, s[:at])
+				dst = appendEscaped(dst, s[at:])
+				return append(dst, '"'), true, nil
+			}
+			dst = a.appendAll(dst, s)
+			return append(dst, '"'), true, nil
+		}
+		dst = a.appendMasked(dst, s)
+		return append(dst, '"'), true, nil
+	case 't', 'f', 'n':
+		dst = append(dst, '"')
+		for range 4 {
+			dst = appendEscRune(dst, a.char)
+		}
+		return append(dst, '"'), true, nil
+	default: // number
+		dst = append(dst, '"')
+		dst = a.appendMasked(dst, raw)
+		return append(dst, '"'), true, nil
+	}
+}
+
+// appendMasked appends s (valid UTF-8) masked, escaped for a JSON string.
+func (a *maskAction) appendMasked(dst, s []byte) []byte {
+	n := utf8.RuneCount(s)
+	kf, kl := a.keepFirst, a.keepLast
+	if n <= kf+kl {
+		return a.appendAll(dst, s)
+	}
+	i := 0
+	for _, r := range string(s) { // no allocation: range over conversion
+		if i < kf || i >= n-kl || (a.ignore != "" && strings.ContainsRune(a.ignore, r)) {
+			dst = appendEscRune(dst, r)
+		} else {
+			dst = appendEscRune(dst, a.char)
+		}
+		i++
+	}
+	return dst
+}
+
+// appendAll masks every character except the ignored ones.
+func (a *maskAction) appendAll(dst, s []byte) []byte {
+	for _, r := range string(s) {
+		if a.ignore != "" && strings.ContainsRune(a.ignore, r) {
+			dst = appendEscRune(dst, r)
+		} else {
+			dst = appendEscRune(dst, a.char)
+		}
+	}
+	return dst
+}
+
+func lastIndexByte(s []byte, c byte) int {
+	for i := len(s) - 1; i >= 0; i-- {
+		if s[i] == c {
+			return i
+		}
+	}
+	return -1
+}
+
+// appendEscRune appends r escaped for the inside of a JSON string.
+func appendEscRune(dst []byte, r rune) []byte {
+	if r < 0x80 {
+		c := byte(r)
+		if c >= 0x20 && c != '"' && c != '\\' {
+			return append(dst, c)
+		}
+		return appendEscaped(dst, []byte{c})
+	}
+	return utf8.AppendRune(dst, r)
+}

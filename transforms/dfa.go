@@ -1,0 +1,351 @@
+package transforms
+
+import (
+	"encoding/binary"
+	"slices"
+	"sync"
+	"sync/atomic"
+
+	"github.com/veilgw/veil/transforms/jsonpath"
+)
+
+// The matcher. All queries of a Program (the rules' paths and the record
+// id path) form one NFA whose states are (query, segment) pairs: "this node
+// matched the query's segments before seg". A descendant segment keeps its
+// state alive in every descendant. The DFA over sets of NFA states is built
+// lazily while bodies are rewritten and cached in the Program: a member
+// name transition is a slot per name mentioned by the state's selectors
+// plus one default transition for every other name; array elements have
+// one default transition plus, when index, slice or filter selectors are
+// active, transitions keyed by the bitmask of those selectors that hold for
+// the element. Published transitions are read without locks.
+
+// maxDFAStates bounds the interned states; past it, new states are built
+// per use and not cached (correct, slower), so a hostile body cannot grow
+// a Program without bound.
+const maxDFAStates = 4096
+
+// dynKey keys the transitions that depend on index, slice and filter
+// selectors: their outcome bits and the member name slot (-1: element).
+type dynKey struct {
+	bits uint64
+	slot int32
+}
+
+type nstate struct {
+	q   int32 // query index
+	seg int32 // next segment to apply
+}
+
+// dynSel is one index, slice or filter selector active in a state.
+type dynSel struct {
+	sel *jsonpath.Selector
+}
+
+type dstate struct {
+	set    []nstate
+	accept []int32 // queries that select the node in this state
+	live   bool    // some query has segments left
+
+	names   []string // member names mentioned by live name selectors
+	nameIdx map[string]int
+	nameT   []atomic.Pointer[dstate]
+	otherT  atomic.Pointer[dstate] // members with no mentioned name
+	elemT   atomic.Pointer[dstate] // elements no dynamic selector holds for
+
+	dyn     []dynSel // index/slice selectors first, then filters
+	nPos    int      // how many of dyn are index/slice selectors
+	needLen bool     // some index/slice selector needs the array length
+	hasFilt bool
+	dynT    sync.Map // dynKey -> *dstate
+}
+
+type matcher struct {
+	queries []*jsonpath.Query
+	mu      sync.Mutex
+	states  map[string]*dstate
+	empty   *dstate
+	root    *dstate
+}
+
+func newMatcher(queries []*jsonpath.Query) *matcher {
+	m := &matcher{queries: queries, states: make(map[string]*dstate)}
+	m.empty = m.intern(nil)
+	set := make([]nstate, len(queries))
+	for i := range queries {
+		set[i] = nstate{q: int32(i)}
+	}
+	m.root = m.intern(set)
+	return m
+}
+
+func setKey(set []nstate) string {
+	b := make([]byte, 0, 8*len(set))
+	for _, n := range set {
+		b = binary.LittleEndian.AppendUint32(b, uint32(n.q))
+		b = binary.LittleEndian.AppendUint32(b, uint32(n.seg))
+	}
+	return string(b)
+}
+
+// intern returns the state for set (sorted, deduplicated).
+func (m *matcher) intern(set []nstate) *dstate {
+	key := setKey(set)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if d, ok := m.states[key]; ok {
+		return d
+	}
+	d := m.newState(set)
+	if len(m.states) < maxDFAStates {
+		m.states[key] = d
+	}
+	return d
+}
+
+func (m *matcher) newState(set []nstate) *dstate {
+	d := &dstate{set: set}
+	for _, n := range set {
+		segs := m.queries[n.q].Segments
+		if int(n.seg) == len(segs) {
+			d.accept = append(d.accept, n.q)
+			continue
+		}
+		d.live = true
+		for i := range segs[n.seg].Selectors {
+			sel := &segs[n.seg].Selectors[i]
+			switch sel.Kind {
+			case jsonpath.SelName:
+				if !slices.Contains(d.names, sel.Name) {
+					d.names = append(d.names, sel.Name)
+				}
+			case jsonpath.SelIndex, jsonpath.SelSlice:
+				d.dyn = append(d.dyn, dynSel{sel: sel})
+				if selNeedsLen(sel) {
+					d.needLen = true
+				}
+			}
+		}
+	}
+	d.nPos = len(d.dyn)
+	for _, n := range set {
+		segs := m.queries[n.q].Segments
+		if int(n.seg) == len(segs) {
+			continue
+		}
+		for i := range segs[n.seg].Selectors {
+			if sel := &segs[n.seg].Selectors[i]; sel.Kind == jsonpath.SelFilter {
+				d.dyn = append(d.dyn, dynSel{sel: sel})
+				d.hasFilt = true
+			}
+		}
+	}
+	d.nameT = make([]atomic.Pointer[dstate], len(d.names))
+	if len(d.names) > 8 {
+		d.nameIdx = make(map[string]int, len(d.names))
+		for i, n := range d.names {
+			d.nameIdx[n] = i
+		}
+	}
+	return d
+}
+
+// nameSlot returns the slot of name among d.names, or len(d.names).
+func (d *dstate) nameSlot(name []byte) int {
+	if d.nameIdx != nil {
+		if i, ok := d.nameIdx[string(name)]; ok {
+			return i
+		}
+		return len(d.names)
+	}
+	for i, n := range d.names {
+		if len(n) == len(name) && n == string(name) {
+			return i
+		}
+	}
+	return len(d.names)
+}
+
+// child describes one child of a node for a transition.
+type child struct {
+	member bool
+	slot   int   // member: name slot (len(names) = other)
+	index  int64 // element: its index
+	length int64 // element: the array length, or -1 when not counted
+	bits   uint64
+}
+
+// step returns the state of a child. bits holds the outcome of d.dyn
+// (index/slice bits for elements, filter bits for both).
+func (m *matcher) step(d *dstate, c child) *dstate {
+	if !d.live {
+		return m.empty
+	}
+	if len(d.dyn) == 0 || (c.member && !d.hasFilt) {
+		var p *atomic.Pointer[dstate]
+		switch {
+		case !c.member:
+			p = &d.elemT
+		case c.slot < len(d.names):
+			p = &d.nameT[c.slot]
+		default:
+			p = &d.otherT
+		}
+		if t := p.Load(); t != nil {
+			return t
+		}
+		t := m.build(d, c)
+		p.Store(t)
+		return t
+	}
+	key := dynKey{bits: c.bits, slot: -1}
+	if c.member {
+		key.slot = int32(c.slot)
+	}
+	if t, ok := d.dynT.Load(key); ok {
+		return t.(*dstate)
+	}
+	t := m.build(d, c)
+	d.dynT.Store(key, t)
+	return t
+}
+
+// build computes the target state of a transition.
+func (m *matcher) build(d *dstate, c child) *dstate {
+	var set []nstate
+	for _, n := range d.set {
+		segs := m.queries[n.q].Segments
+		if int(n.seg) == len(segs) {
+			continue
+		}
+		seg := &segs[n.seg]
+		if seg.Kind == jsonpath.Descendant {
+			set = append(set, n)
+		}
+		matched := false
+		for i := range seg.Selectors {
+			sel := &seg.Selectors[i]
+			switch sel.Kind {
+			case jsonpath.SelName:
+				matched = matched || (c.member && c.slot < len(d.names) && d.names[c.slot] == sel.Name)
+			case jsonpath.SelWildcard:
+				matched = true
+			case jsonpath.SelIndex, jsonpath.SelSlice:
+				if !c.member {
+					matched = matched || c.bits&(1<<d.dynIndex(sel, 0)) != 0
+				}
+			case jsonpath.SelFilter:
+				matched = matched || c.bits&(1<<d.dynIndex(sel, d.nPos)) != 0
+			}
+		}
+		if matched {
+			set = append(set, nstate{q: n.q, seg: n.seg + 1})
+		}
+	}
+	slices.SortFunc(set, func(a, b nstate) int {
+		if a.q != b.q {
+			return int(a.q - b.q)
+		}
+		return int(a.seg - b.seg)
+	})
+	set = slices.Compact(set)
+	if len(set) == 0 {
+		return m.empty
+	}
+	return m.intern(set)
+}
+
+func (d *dstate) dynIndex(sel *jsonpath.Selector, from int) int {
+	for i := from; i < len(d.dyn); i++ {
+		if d.dyn[i].sel == sel {
+			return i
+		}
+	}
+	return 63
+}
+
+// posBits evaluates the state's index and slice selectors for element k of
+// an array of length n (-1 when not counted).
+func (d *dstate) posBits(k, n int64) uint64 {
+	var bits uint64
+	for i := 0; i < d.nPos && i < 64; i++ {
+		if selMatchesIndex(d.dyn[i].sel, k, n) {
+			bits |= 1 << i
+		}
+	}
+	return bits
+}
+
+func selNeedsLen(sel *jsonpath.Selector) bool {
+	if sel.Kind == jsonpath.SelIndex {
+		return sel.Index < 0
+	}
+	sl := sel.Slice
+	step := int64(1)
+	if sl.HasStep {
+		step = sl.Step
+	}
+	return step < 0 || (sl.HasStart && sl.Start < 0) || (sl.HasEnd && sl.End < 0)
+}
+
+// selMatchesIndex reports whether an index or slice selector selects
+// element k of an array of length n (RFC 9535 2.3.3, 2.3.4). n is -1 when
+// the selector does not need it.
+func selMatchesIndex(sel *jsonpath.Selector, k, n int64) bool {
+	if sel.Kind == jsonpath.SelIndex {
+		i := sel.Index
+		if i < 0 {
+			i += n
+		}
+		return i == k
+	}
+	sl := sel.Slice
+	step := int64(1)
+	if sl.HasStep {
+		step = sl.Step
+	}
+	if step == 0 {
+		return false
+	}
+	norm := func(i int64) int64 {
+		if i < 0 {
+			return n + i
+		}
+		return i
+	}
+	if step > 0 {
+		lower := int64(0)
+		if sl.HasStart {
+			lower = max(norm(sl.Start), 0)
+			if n >= 0 {
+				lower = min(lower, n)
+			}
+		}
+		if k < lower {
+			return false
+		}
+		if sl.HasEnd {
+			upper := max(norm(sl.End), 0)
+			if n >= 0 {
+				upper = min(upper, n)
+			}
+			if k >= upper {
+				return false
+			}
+		}
+		return (k-lower)%step == 0
+	}
+	// Negative step: n is known.
+	upper := n - 1
+	if sl.HasStart {
+		upper = min(max(norm(sl.Start), -1), n-1)
+	}
+	lower := int64(-1)
+	if sl.HasEnd {
+		lower = min(max(norm(sl.End), -1), n-1)
+	}
+	if k <= lower || k > upper {
+		return false
+	}
+	return (upper-k)%(-step) == 0
+}

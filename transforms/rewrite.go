@@ -1,0 +1,494 @@
+package transforms
+
+import (
+	"fmt"
+
+	"github.com/veilgw/veil/transforms/jsonpath"
+)
+
+// rewriter is the per-call state of Rewrite, pooled per Program.
+//
+// Output discipline: src[flushed:] has not been copied to dst yet; bytes
+// are copied in bulk, and only change points (a replaced value, a removed
+// member or element, a dropped comma) write anything else.
+type rewriter struct {
+	p       *Program
+	src     []byte
+	dst     []byte
+	flushed int
+	changed bool
+	res     *Result
+	ectx    *jsonpath.EvalContext
+
+	tmp, wtmp, canon, sum, keybuf, repl []byte
+	macs                                []macEntry
+
+	// track maintains the normalized path of the current node and
+	// collects the paths of nodes the record id query selects instead of
+	// their values (selectPaths, for tests).
+	track    bool
+	path     []byte
+	selected []string
+}
+
+type decisionKind uint8
+
+const (
+	keepNode    decisionKind = iota // copied as is
+	descendNode                     // container whose children have work
+	replaceNode                     // replaced by rw.repl
+	removeNode                      // removed (null at the root)
+)
+
+type decision struct {
+	kind    decisionKind
+	end     int   // end of the value, -1 if not known yet (descend)
+	inh     int32 // descend: leaf rule inherited by the children, or -1
+	collect bool  // the record id query selects the node
+}
+
+// errAt reports a scanner failure code (-1 invalid, -2 too deep).
+func errAt(code, pos int) error {
+	if code == -2 {
+		return fmt.Errorf("%w (at offset %d)", ErrTooDeep, pos)
+	}
+	return fmt.Errorf("%w (at offset %d)", ErrInvalidJSON, pos)
+}
+
+// Rewrite appends the rewritten document src to dst and returns it. src
+// must be exactly one valid JSON document (RFC 8259; whitespace around it
+// is allowed); it is validated while it is rewritten. On error dst is
+// returned unextended and res holds partial counts.
+//
+// Every selector and condition is evaluated on the original document.
+// When several rules select a node the most protective action wins (see
+// Precedence). res may be nil.
+func (p *Program) Rewrite(dst, src []byte, res *Result) ([]byte, error) {
+	rw := p.pool.Get().(*rewriter)
+	start := len(dst)
+	rw.src, rw.dst, rw.flushed, rw.changed = src, dst, 0, false
+	var scratch Result
+	if res == nil {
+		res = &scratch
+	}
+	rw.res = res
+	p.initResult(res)
+	for i := range rw.macs {
+		rw.macs[i].resolved = false
+	}
+	out, err := rw.run()
+	rw.src, rw.dst, rw.res, rw.ectx = nil, nil, nil, nil
+	if cap(rw.repl) > 64<<10 {
+		rw.repl = nil
+	}
+	p.pool.Put(rw)
+	if err != nil {
+		return dst[:start], err
+	}
+	return out, nil
+}
+
+func (p *Program) initResult(res *Result) {
+	res.Failed, res.Changed, res.RecordIDsTruncated = 0, false, false
+	res.RecordIDs = res.RecordIDs[:0]
+	if cap(res.Rules) < len(p.rules) {
+		res.Rules = make([]RuleCount, len(p.rules))
+	}
+	res.Rules = res.Rules[:len(p.rules)]
+	for i := range p.rules {
+		res.Rules[i] = RuleCount{Path: p.rules[i].path, Action: p.rules[i].action}
+	}
+}
+
+// Reset clears r for reuse, keeping its storage.
+func (r *Result) Reset() {
+	*r = Result{Rules: r.Rules[:0], RecordIDs: r.RecordIDs[:0]}
+}
+
+func (rw *rewriter) run() ([]byte, error) {
+	s := rw.src
+	i := skipWS(s, 0)
+	if i >= len(s) {
+		return nil, fmt.Errorf("%w: empty body", ErrInvalidJSON)
+	}
+	d, err := rw.decide(i, rw.p.m.root, -1, 0, -1)
+	if err != nil {
+		return nil, err
+	}
+	var end int
+	if d.kind == removeNode {
+		rw.dst = append(rw.dst, s[rw.flushed:i]...)
+		rw.dst = append(rw.dst, "null"...)
+		rw.flushed, rw.changed, end = d.end, true, d.end
+	} else if end, err = rw.exec(i, d, rw.p.m.root, 0); err != nil {
+		return nil, err
+	}
+	if j := skipWS(s, end); j != len(s) {
+		return nil, fmt.Errorf("%w: data after the document (at offset %d)", ErrInvalidJSON, j)
+	}
+	rw.res.Changed = rw.changed
+	return append(rw.dst, s[rw.flushed:]...), nil
+}
+
+// skip finds the end of the value at i.
+func (rw *rewriter) skip(i, depth int) (int, error) {
+	end := skipValue(rw.src, i, depth, rw.p.opts.MaxDepth)
+	if end < 0 {
+		return 0, errAt(end, i)
+	}
+	return end, nil
+}
+
+// decide picks what happens to the value at i whose matcher state is st;
+// inh is the leaf rule inherited from a selected ancestor (or -1); end is
+// the end of the value when already known (or -1). depth counts the
+// containers enclosing the value.
+func (rw *rewriter) decide(i int, st *dstate, inh int32, depth, end int) (decision, error) {
+	p := rw.p
+	win, fromSel := inh, false
+	d := decision{end: end, inh: -1}
+	var err error
+	for _, q := range st.accept {
+		if q == p.recordQ {
+			d.collect = true
+			continue
+		}
+		r := &p.rules[q]
+		if win >= 0 {
+			w := &p.rules[win]
+			if r.rank > w.rank || (r.rank == w.rank && q > win) {
+				continue
+			}
+		}
+		if r.where != nil {
+			if d.end < 0 {
+				if d.end, err = rw.skip(i, depth); err != nil {
+					return d, err
+				}
+			}
+			if !r.where.eval(rw, rw.src[i:d.end]) {
+				continue
+			}
+		}
+		win, fromSel = q, true
+	}
+	c := rw.src[i]
+	container := c == '{' || c == '['
+	if win < 0 {
+		if container && st.live {
+			d.kind = descendNode
+			return d, nil
+		}
+		if d.end < 0 {
+			if d.end, err = rw.skip(i, depth); err != nil {
+				return d, err
+			}
+		}
+		d.kind = keepNode
+		return d, nil
+	}
+	r := &p.rules[win]
+	if fromSel {
+		rw.res.Rules[win].Count++
+	}
+	if container && !r.whole {
+		d.kind, d.inh = descendNode, win
+		return d, nil
+	}
+	if d.end < 0 {
+		if d.end, err = rw.skip(i, depth); err != nil {
+			return d, err
+		}
+	}
+	if r.remove {
+		d.kind = removeNode
+		return d, nil
+	}
+	var ok bool
+	rw.repl, ok, err = r.act.apply(rw, rw.repl[:0], rw.src[i:d.end])
+	if err != nil {
+		return d, err
+	}
+	if !ok {
+		rw.res.Failed++
+		d.kind = removeNode
+		return d, nil
+	}
+	d.kind = replaceNode
+	return d, nil
+}
+
+// exec carries out a decision other than removal for the value at i and
+// returns its end.
+func (rw *rewriter) exec(i int, d decision, st *dstate, depth int) (int, error) {
+	var out []byte
+	end := d.end
+	switch d.kind {
+	case keepNode:
+		out = rw.src[i:end]
+	case replaceNode:
+		rw.dst = append(rw.dst, rw.src[rw.flushed:i]...)
+		rw.dst = append(rw.dst, rw.repl...)
+		rw.flushed, rw.changed = end, true
+		out = rw.repl
+	case descendNode:
+		var err error
+		start := -1
+		if d.collect {
+			rw.dst = append(rw.dst, rw.src[rw.flushed:i]...)
+			rw.flushed = i
+			start = len(rw.dst)
+		}
+		if rw.src[i] == '{' {
+			end, err = rw.object(i, st, d.inh, depth)
+		} else {
+			end, err = rw.array(i, st, d.inh, depth)
+		}
+		if err != nil {
+			return 0, err
+		}
+		if start >= 0 {
+			rw.dst = append(rw.dst, rw.src[rw.flushed:end]...)
+			rw.flushed = end
+			out = rw.dst[start:]
+		}
+	}
+	if d.collect {
+		rw.collect(out)
+	}
+	return end, nil
+}
+
+// collect records a record id: the node's output form (its original text
+// when no action touched it).
+func (rw *rewriter) collect(out []byte) {
+	res := rw.res
+	if rw.track {
+		rw.selected = append(rw.selected, string(rw.path))
+		return
+	}
+	if len(res.RecordIDs) >= rw.p.opts.MaxRecordIDs {
+		res.RecordIDsTruncated = true
+		return
+	}
+	res.RecordIDs = append(res.RecordIDs, string(out))
+}
+
+// filterBits evaluates the state's filter selectors on a child.
+func (rw *rewriter) filterBits(st *dstate, raw []byte) uint64 {
+	if rw.ectx == nil {
+		rw.ectx = jsonpath.NewEvalContext(rw.src)
+	}
+	var bits uint64
+	for j := st.nPos; j < len(st.dyn); j++ {
+		if st.dyn[j].sel.Filter.Test(rw.ectx, raw) {
+			bits |= 1 << j
+		}
+	}
+	return bits
+}
+
+// object rewrites the object at i (s[i] == '{') and returns its end.
+func (rw *rewriter) object(i int, st *dstate, inh int32, depth int) (int, error) {
+	s := rw.src
+	m := rw.p.m
+	if depth >= rw.p.opts.MaxDepth {
+		return 0, errAt(-2, i)
+	}
+	i = skipWS(s, i+1)
+	if i < len(s) && s[i] == '}' {
+		return i + 1, nil
+	}
+	first, wrote, comma := true, false, 0
+	pathLen := len(rw.path)
+	for {
+		if i >= len(s) || s[i] != '"' {
+			return 0, errAt(-1, i)
+		}
+		ks := i
+		ke, esc := scanString(s, i)
+		if ke < 0 {
+			return 0, errAt(-1, i)
+		}
+		j := skipWS(s, ke)
+		if j >= len(s) || s[j] != ':' {
+			return 0, errAt(-1, j)
+		}
+		vs := skipWS(s, j+1)
+		if vs >= len(s) {
+			return 0, errAt(-1, vs)
+		}
+		cst, vend := m.empty, -1
+		if st.live {
+			name := s[ks+1 : ke-1]
+			if esc {
+				rw.keybuf = appendUnescaped(rw.keybuf[:0], s[ks:ke])
+				name = rw.keybuf
+			}
+			c := child{member: true, slot: st.nameSlot(name)}
+			if st.hasFilt {
+				var err error
+				if vend, err = rw.skip(vs, depth+1); err != nil {
+					return 0, err
+				}
+				c.bits = rw.filterBits(st, s[vs:vend])
+			}
+			cst = m.step(st, c)
+			if rw.track {
+				rw.path = appendNormName(rw.path[:pathLen], name)
+			}
+		}
+		var end int
+		if cst == m.empty && inh < 0 {
+			var err error
+			if end = vend; end < 0 {
+				if end, err = rw.skip(vs, depth+1); err != nil {
+					return 0, err
+				}
+			}
+			if !wrote && !first {
+				rw.dropComma(comma)
+			}
+			wrote = true
+		} else {
+			d, err := rw.decide(vs, cst, inh, depth+1, vend)
+			if err != nil {
+				return 0, err
+			}
+			if d.kind == removeNode {
+				from := ks
+				if !first {
+					from = comma
+				}
+				rw.dst = append(rw.dst, s[rw.flushed:from]...)
+				rw.flushed, rw.changed = d.end, true
+				end = d.end
+			} else {
+				if !wrote && !first {
+					rw.dropComma(comma)
+				}
+				wrote = true
+				if end, err = rw.exec(vs, d, cst, depth+1); err != nil {
+					return 0, err
+				}
+			}
+		}
+		first = false
+		i = skipWS(s, end)
+		if i >= len(s) {
+			return 0, errAt(-1, i)
+		}
+		if s[i] == '}' {
+			rw.path = rw.path[:pathLen]
+			return i + 1, nil
+		}
+		if s[i] != ',' {
+			return 0, errAt(-1, i)
+		}
+		comma = i
+		i = skipWS(s, i+1)
+	}
+}
+
+// dropComma removes the comma at c: the members or elements before it
+// were all removed.
+func (rw *rewriter) dropComma(c int) {
+	rw.dst = append(rw.dst, rw.src[rw.flushed:c]...)
+	rw.flushed, rw.changed = c+1, true
+}
+
+// array rewrites the array at i (s[i] == '[') and returns its end.
+func (rw *rewriter) array(i int, st *dstate, inh int32, depth int) (int, error) {
+	s := rw.src
+	m := rw.p.m
+	if depth >= rw.p.opts.MaxDepth {
+		return 0, errAt(-2, i)
+	}
+	length := int64(-1)
+	if st.live && st.needLen {
+		end, err := rw.skip(i, depth)
+		if err != nil {
+			return 0, err
+		}
+		length = countElements(s[i:end])
+	}
+	i = skipWS(s, i+1)
+	if i < len(s) && s[i] == ']' {
+		return i + 1, nil
+	}
+	first, wrote, comma := true, false, 0
+	pathLen := len(rw.path)
+	for k := int64(0); ; k++ {
+		if i >= len(s) {
+			return 0, errAt(-1, i)
+		}
+		vs := i
+		cst, vend := m.empty, -1
+		if st.live {
+			c := child{index: k, length: length}
+			if st.nPos > 0 {
+				c.bits = st.posBits(k, length)
+			}
+			if st.hasFilt {
+				var err error
+				if vend, err = rw.skip(vs, depth+1); err != nil {
+					return 0, err
+				}
+				c.bits |= rw.filterBits(st, s[vs:vend])
+			}
+			cst = m.step(st, c)
+			if rw.track {
+				rw.path = appendNormIndex(rw.path[:pathLen], k)
+			}
+		}
+		var end int
+		if cst == m.empty && inh < 0 {
+			var err error
+			if end = vend; end < 0 {
+				if end, err = rw.skip(vs, depth+1); err != nil {
+					return 0, err
+				}
+			}
+			if !wrote && !first {
+				rw.dropComma(comma)
+			}
+			wrote = true
+		} else {
+			d, err := rw.decide(vs, cst, inh, depth+1, vend)
+			if err != nil {
+				return 0, err
+			}
+			if d.kind == removeNode {
+				from := vs
+				if !first {
+					from = comma
+				}
+				rw.dst = append(rw.dst, s[rw.flushed:from]...)
+				rw.flushed, rw.changed = d.end, true
+				end = d.end
+			} else {
+				if !wrote && !first {
+					rw.dropComma(comma)
+				}
+				wrote = true
+				if end, err = rw.exec(vs, d, cst, depth+1); err != nil {
+					return 0, err
+				}
+			}
+		}
+		first = false
+		i = skipWS(s, end)
+		if i >= len(s) {
+			return 0, errAt(-1, i)
+		}
+		if s[i] == ']' {
+			rw.path = rw.path[:pathLen]
+			return i + 1, nil
+		}
+		if s[i] != ',' {
+			return 0, errAt(-1, i)
+		}
+		comma = i
+		i = skipWS(s, i+1)
+	}
+}
