@@ -16,15 +16,20 @@ func BenchmarkIdentify(b *testing.B) {
 		jwk{kid: "rsa", alg: jwkset.AlgRS256, key: &k.rsa.PublicKey},
 		jwk{kid: "ec", key: &k.ec256.PublicKey},
 		jwk{kid: "ed", key: k.ed.Public()})
-	v, err := newVerifier(b.Context(), Config{
+	cfg := Config{
 		JWT: JWTConfig{HS256SecretFile: writeFile(b, "s", testSecret), JWKSURL: srv.srv.URL, Issuer: "https://idp.test", Audience: "veil"},
 		APIKeysFile: writeFile(b, "k", "- {id: a, roles: [r], sha256: "+APIKeyHash("key-a")+"}\n"+
 			"- {id: b, roles: [r], sha256: "+APIKeyHash("key-b")+"}\n"),
-	}, nil, options{jwks: jwksOptions{unknownKIDInterval: time.Hour}})
-	if err != nil {
-		b.Fatal(err)
 	}
-	defer v.Close()
+	newV := func(cacheSize int) *Verifier {
+		v, err := newVerifier(b.Context(), cfg, nil, options{jwks: jwksOptions{unknownKIDInterval: time.Hour}, cacheSize: cacheSize})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(v.Close)
+		return v
+	}
+	cached, uncached := newV(0), newV(-1)
 	ca := newTestCA(b)
 	chain := []*x509.Certificate{ca.issue(b, pkix.Name{CommonName: "svc", OrganizationalUnit: []string{"r"}}, nil, nil)}
 	cases := []struct {
@@ -41,11 +46,16 @@ func BenchmarkIdentify(b *testing.B) {
 		{"mtls", Credentials{PeerCertificates: chain}},
 	}
 	for _, c := range cases {
-		b.Run(c.name, func(b *testing.B) {
-			b.ReportAllocs()
-			for b.Loop() {
-				_, _ = v.Identify(c.c)
-			}
-		})
+		for _, v := range []struct {
+			name string
+			v    *Verifier
+		}{{"uncached", uncached}, {"cached", cached}} {
+			b.Run(c.name+"/"+v.name, func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					_, _ = v.v.Identify(c.c)
+				}
+			})
+		}
 	}
 }

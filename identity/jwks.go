@@ -176,15 +176,20 @@ func (s *jwksSource) ready() bool { return s.fetched.ok.Load() }
 
 // readyStorage records the first successful JWKS fetch: jwkset replaces the
 // whole key set only after a response was fetched and decoded.
+// Each replacement also bumps gen, which voids cached verifications.
 type readyStorage struct {
 	*jwkset.MemoryJWKSet
-	ok atomic.Bool
+	ok  atomic.Bool
+	gen atomic.Uint64
 }
 
 func (r *readyStorage) KeyReplaceAll(ctx context.Context, given []jwkset.JWK) error {
 	if err := r.MemoryJWKSet.KeyReplaceAll(ctx, given); err != nil {
 		return err
 	}
+	// A token verified concurrently read the generation before this bump,
+	// so its cache entry is never served.
+	r.gen.Add(1)
 	r.ok.Store(true)
 	return nil
 }

@@ -1,9 +1,11 @@
 package identity
 
 import (
+	"crypto/sha256"
 	"errors"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -15,6 +17,7 @@ type jwtVerifier struct {
 	secret  []byte      // nil: HS256 disabled
 	jwks    *jwksSource // nil: JWKS disabled
 	methods []string    // every algorithm accepted by some key source
+	cache   *tokenCache
 
 	rolesClaim   string
 	rolesPath    []string
@@ -24,8 +27,9 @@ type jwtVerifier struct {
 	audience     string
 }
 
-func newJWTVerifier(cfg JWTConfig, secret []byte, jwks *jwksSource, opts ...jwt.ParserOption) *jwtVerifier {
+func newJWTVerifier(cfg JWTConfig, secret []byte, jwks *jwksSource, cacheSize int) *jwtVerifier {
 	j := &jwtVerifier{
+		cache:        newTokenCache(cacheSize, cfg.Leeway),
 		secret:       secret,
 		jwks:         jwks,
 		rolesClaim:   cfg.RolesClaim,
@@ -60,7 +64,7 @@ func newJWTVerifier(cfg JWTConfig, secret []byte, jwks *jwksSource, opts ...jwt.
 	if cfg.Audience != "" {
 		po = append(po, jwt.WithAudience(cfg.Audience))
 	}
-	j.parser = jwt.NewParser(append(po, opts...)...)
+	j.parser = jwt.NewParser(po...)
 	return j
 }
 
@@ -68,7 +72,13 @@ func newJWTVerifier(cfg JWTConfig, secret []byte, jwks *jwksSource, opts ...jwt.
 // algorithms, so an HS256 token is only ever checked against the shared
 // secret (never against a JWKS public key) and an asymmetric token only
 // against JWKS keys of the matching type.
+//
+// A "crit" header (RFC 7515 section 4.1.11) names extensions the token
+// requires its verifier to understand; we understand none, so refuse it.
 func (j *jwtVerifier) keyFor(t *jwt.Token) (any, error) {
+	if _, ok := t.Header["crit"]; ok {
+		return nil, errMalformedToken
+	}
 	switch {
 	case t.Method == jwt.SigningMethodHS256:
 		if j.secret == nil {
@@ -85,13 +95,20 @@ func (j *jwtVerifier) algAllowed(alg string) bool {
 	return alg != "none" && slices.Contains(j.methods, alg)
 }
 
-// verify checks a compact JWS and builds the Subject.
-func (j *jwtVerifier) verify(token string) (Subject, error) {
+// verify checks a compact JWS and builds the Subject. A token verified
+// before is answered from the cache (see tokenCache).
+func (j *jwtVerifier) verify(token []byte) (Subject, error) {
 	if len(token) > maxTokenLen {
 		return Subject{}, errMalformedToken
 	}
+	h := sha256.Sum256(token)
+	gen := j.generation() // read before verifying: a refresh meanwhile voids the entry
+	if s, ok := j.cache.get(&h, gen, time.Now()); ok {
+		s.Roles = slices.Clone(s.Roles)
+		return s, nil
+	}
 	claims := jwt.MapClaims{}
-	t, err := j.parser.ParseWithClaims(token, claims, j.keyFor)
+	t, err := j.parser.ParseWithClaims(string(token), claims, j.keyFor)
 	if err != nil {
 		return Subject{}, j.classify(t, claims, err)
 	}
@@ -103,13 +120,28 @@ func (j *jwtVerifier) verify(token string) (Subject, error) {
 	if err != nil {
 		return Subject{}, err
 	}
-	return Subject{
+	s := Subject{
 		Authenticated: true,
 		ID:            id,
 		Roles:         roles,
 		Claims:        map[string]any(claims),
 		Method:        "jwt",
-	}, nil
+	}
+	if exp, err := claims.GetExpirationTime(); err == nil && exp != nil { // always: exp is required
+		cached := s
+		cached.Roles = slices.Clone(roles)
+		j.cache.put(&h, cached, exp.Time, gen)
+	}
+	return s, nil
+}
+
+// generation identifies the current key set: it changes whenever the JWKS
+// is replaced by a refresh.
+func (j *jwtVerifier) generation() uint64 {
+	if j.jwks == nil {
+		return 0
+	}
+	return j.jwks.fetched.gen.Load()
 }
 
 // classify maps a jwt error to one fixed reason. When several checks fail

@@ -85,6 +85,7 @@ func TestIdentifyJWT(t *testing.T) {
 		{"rs384 with a key whose alg is RS256", mint(t, jwt.SigningMethodRS384, k.rsa, "rsa", claims()), ReasonAlgNotAllowed, nil},
 		{"rsa key under 2048 bits", mint(t, jwt.SigningMethodRS256, k.rsaSmall, "rsa-small", claims()), ReasonAlgNotAllowed, nil},
 		{"enc key", mint(t, jwt.SigningMethodRS256, k.rsa2, "rsa-enc", claims()), ReasonAlgNotAllowed, nil},
+		{"crit header", critToken(t, []byte(testSecret)), ReasonMalformedToken, nil},
 		{"kid not a string", forgeHeader(rs(claims()), `{"alg":"RS256","kid":7}`), ReasonMalformedToken, nil},
 		{"unknown kid", mint(t, jwt.SigningMethodRS256, k.rsa, "nope", claims()), ReasonUnknownKey, nil},
 		{"expired", hs(claims("exp", past)), ReasonTokenExpired, nil},
@@ -327,5 +328,57 @@ func waitFor(t *testing.T, cond func() bool) {
 			t.Fatal("condition not met within 10s")
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func critToken(t *testing.T, secret []byte) string {
+	tok := jwt.NewWithClaims(jwt.SigningMethodHS256, claims())
+	tok.Header["crit"] = []string{"b64"}
+	tok.Header["b64"] = false
+	return must(tok.SignedString(secret))
+}
+
+// TestConcurrentIdentifyDuringRefresh runs verifications from several
+// goroutines while the JWKS is refreshed every second (run with -race).
+func TestConcurrentIdentifyDuringRefresh(t *testing.T) {
+	t.Parallel()
+	k := keys()
+	srv := newJWKSServer(t, jwk{kid: "a", key: &k.rsa.PublicKey}, jwk{kid: "e", key: k.ed.Public()})
+	v := newTestVerifier(t, Config{JWT: JWTConfig{
+		JWKSURL: srv.srv.URL, JWKSRefresh: time.Second, HS256SecretFile: writeFile(t, "s", testSecret),
+	}}, options{cacheSize: 8})
+	toks := []Credentials{
+		bearer(mint(t, jwt.SigningMethodRS256, k.rsa, "a", claims())),
+		bearer(mint(t, jwt.SigningMethodEdDSA, k.ed, "e", claims("sub", "bob"))),
+		bearer(mint(t, jwt.SigningMethodHS256, []byte(testSecret), "", claims("sub", "carol"))),
+	}
+	want := []string{"alice", "bob", "carol"}
+	// Run until two periodic refreshes happened during the run.
+	deadline := time.Now().Add(10 * time.Second)
+	running := func() bool { return srv.hits.Load() < 3 && time.Now().Before(deadline) }
+	errs := make(chan error, 4)
+	for g := range 4 {
+		go func() {
+			for i := g; running(); i++ {
+				n := i % len(toks)
+				s, err := v.Identify(toks[n])
+				if err == nil && s.ID != want[n] {
+					err = errors.New("wrong subject " + s.ID)
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if srv.hits.Load() < 3 {
+		t.Fatalf("JWKS hits = %d, want two refreshes during the run", srv.hits.Load())
 	}
 }

@@ -2,8 +2,16 @@
 // against an HS256 secret or a JWKS, API keys stored hashed, mTLS client
 // certificates) and turns them into a Subject for the policy input.
 //
-// It knows nothing about policies, routes or bodies, and never logs or
-// returns a credential.
+// It owns credential verification only: which algorithms each key source
+// may verify (HS256 only against the shared secret; RS/PS/ES/EdDSA only
+// against JWKS keys of the matching type), the JWKS cache and its refresh,
+// the hashed API key table, and the fixed reason codes of a refusal (see
+// Reason). The gateway maps any error to 401 and an absent credential to
+// the anonymous subject; the policy decides what either may do.
+//
+// It knows nothing about policies, routes, bodies or HTTP servers (the
+// caller hands it raw header values and the verified TLS chain), and never
+// logs or returns a credential.
 package identity
 
 // Subject is the verified caller. The zero value is the anonymous subject.

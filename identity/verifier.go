@@ -9,7 +9,6 @@ import (
 	"os"
 	"slices"
 
-	"github.com/golang-jwt/jwt/v5"
 	"go.uber.org/zap"
 )
 
@@ -38,7 +37,7 @@ type Verifier struct {
 // options are test knobs; the zero value is production behaviour.
 type options struct {
 	jwks      jwksOptions
-	parserOpt []jwt.ParserOption
+	cacheSize int
 }
 
 // New loads the HS256 secret file and the API keys file, and when a JWKS
@@ -80,7 +79,7 @@ func newVerifier(ctx context.Context, cfg Config, logger *zap.Logger, o options)
 			return nil, err
 		}
 	}
-	v.jwt = newJWTVerifier(cfg.JWT, secret, v.jwks, o.parserOpt...)
+	v.jwt = newJWTVerifier(cfg.JWT, secret, v.jwks, o.cacheSize)
 	logger.Info("identity: verifier ready",
 		zap.Bool("hs256", secret != nil),
 		zap.Bool("jwks", v.jwks != nil),
@@ -118,6 +117,10 @@ func (v *Verifier) APIKeyHeader() string { return v.header }
 //
 // Every error wraps ErrInvalidCredential (see Reason) and comes with the
 // zero Subject; the gateway answers 401.
+//
+// A valid token seen before is answered from a bounded cache until it
+// expires or the JWKS changes. The returned Roles are the caller's own;
+// Claims may be shared with other calls and must be treated as read-only.
 func (v *Verifier) Identify(c Credentials) (Subject, error) {
 	switch {
 	case c.Authorization != nil && c.APIKey != nil:
@@ -127,7 +130,7 @@ func (v *Verifier) Identify(c Credentials) (Subject, error) {
 		if err != nil {
 			return Subject{}, err
 		}
-		return v.jwt.verify(string(tok))
+		return v.jwt.verify(tok)
 	case c.APIKey != nil:
 		return v.identifyAPIKey(c.APIKey)
 	case len(c.PeerCertificates) > 0:

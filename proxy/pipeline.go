@@ -45,7 +45,7 @@ func (g *Gateway) handle(ctx *fasthttp.RequestCtx) {
 	x := g.acquireExchange(ctx)
 	defer func() {
 		if r := recover(); r != nil {
-			g.log.Error("panic in request pipeline", zap.Any("panic", r), zap.ByteString("request_id", x.reqID))
+			g.log.Error("panic in request pipeline", zap.Any("panic", r), zap.ByteString("request_id", x.reqID), zap.Stack("stack"))
 			x.failWith(errInternal)
 			g.respond(x)
 		}
@@ -509,6 +509,7 @@ func (g *Gateway) forward(x *exchange) errCode {
 	for attempt := 0; ; attempt++ {
 		up := r.pool.pick(tried)
 		if !r.preserveHost {
+			req.URI().SetHost(up.addr)
 			req.Header.SetHost(up.addr)
 		}
 		t0 := time.Now()
@@ -559,7 +560,7 @@ func (g *Gateway) transformResponse(x *exchange) errCode {
 		}
 	}
 	x.respRaw = raw
-	x.closeUpstream()
+	_ = resp.CloseBodyStream() // the connection returns to the pool; headers stay for respond
 	switch {
 	case errors.Is(err, errTooLarge):
 		return errUpstreamTooLarge

@@ -18,11 +18,7 @@ import (
 func prepare(t testing.TB) rego.PreparedEvalQuery {
 	t.Helper()
 	opts := []func(*rego.Rego){rego.Query("data.veil.decision"), rego.SetRegoVersion(ast.RegoV1)}
-	tt, ok := t.(*testing.T)
-	if !ok {
-		tt = &testing.T{}
-	}
-	for _, m := range loadModules(tt, false) {
+	for _, m := range loadModules(t, false) {
 		opts = append(opts, rego.ParsedModule(m))
 	}
 	pq, err := rego.New(opts...).PrepareForEval(context.Background())

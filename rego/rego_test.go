@@ -19,7 +19,7 @@ const minRegoTests = 60
 
 // loadModules parses the embedded files; tests selects *_test.rego files
 // too.
-func loadModules(t *testing.T, tests bool) map[string]*ast.Module {
+func loadModules(t testing.TB, tests bool) map[string]*ast.Module {
 	t.Helper()
 	mods := map[string]*ast.Module{}
 	err := fs.WalkDir(FS, ".", func(path string, d fs.DirEntry, err error) error {

@@ -74,8 +74,7 @@ func (a *generalizeAction) apply(rw *rewriter, dst, raw []byte) ([]byte, bool, e
 	var s []byte
 	isString := raw[0] == '"'
 	if isString {
-		rw.tmp = appendUnescaped(rw.tmp[:0], raw)
-		s = rw.tmp
+		s = rw.unquote(raw)
 	}
 	switch {
 	case a.bucket > 0:

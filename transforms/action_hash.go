@@ -1,6 +1,7 @@
 package transforms
 
 import (
+	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
@@ -61,9 +62,13 @@ func (a *hashAction) apply(rw *rewriter, dst, raw []byte) ([]byte, bool, error) 
 	if err != nil {
 		return dst, false, err
 	}
-	rw.canon = appendCanonical(rw.canon[:0], raw)
 	mac.Reset()
-	mac.Write(rw.canon)
+	if c := raw[0]; c == '{' || c == '[' || (c == '"' && bytes.IndexByte(raw, '\\') >= 0) {
+		rw.canon = appendCanonical(rw.canon[:0], raw)
+		mac.Write(rw.canon)
+	} else {
+		mac.Write(raw) // scalars without escapes are canonical already
+	}
 	rw.sum = mac.Sum(rw.sum[:0])
 	dst = append(dst, '"')
 	dst = append(dst, a.prefix...)

@@ -30,6 +30,7 @@ type maskAction struct {
 	keepLast  int
 	ignore    string
 	email     bool
+	plainChar byte // char when it is ASCII and needs no escaping, else 0
 }
 
 func compileMask(p *params) (action, error) {
@@ -39,6 +40,9 @@ func compileMask(p *params) (action, error) {
 			return nil, paramError("char must be a string of exactly one character")
 		}
 		a.char, _ = utf8.DecodeRuneInString(c)
+	}
+	if a.char >= 0x20 && a.char < 0x80 && a.char != '"' && a.char != '\\' {
+		a.plainChar = byte(a.char)
 	}
 	var err error
 	if a.keepFirst, err = p.intRange("keep_first", 0, 0, 1<<20, "a non-negative integer"); err != nil {
@@ -64,8 +68,7 @@ func compileMask(p *params) (action, error) {
 func (a *maskAction) apply(rw *rewriter, dst, raw []byte) ([]byte, bool, error) {
 	switch raw[0] {
 	case '"':
-		rw.tmp = appendUnescaped(rw.tmp[:0], raw)
-		s := rw.tmp
+		s := rw.unquote(raw)
 		dst = append(dst, '"')
 		if a.email {
 			if at := lastIndexByte(s, '@'); at >= 0 {
@@ -97,6 +100,14 @@ func (a *maskAction) appendMasked(dst, s []byte) []byte {
 	kf, kl := a.keepFirst, a.keepLast
 	if n <= kf+kl {
 		return a.appendAll(dst, s)
+	}
+	if a.plainChar != 0 && a.ignore == "" && n == len(s) {
+		// ASCII fast path: bulk copies.
+		dst = appendEscaped(dst, s[:kf])
+		for range n - kf - kl {
+			dst = append(dst, a.plainChar)
+		}
+		return appendEscaped(dst, s[n-kl:])
 	}
 	i := 0
 	for _, r := range string(s) { // no allocation: range over conversion

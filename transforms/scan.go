@@ -1,7 +1,9 @@
 package transforms
 
 import (
+	"bytes"
 	"encoding/binary"
+	"math/bits"
 	"unicode/utf8"
 )
 
@@ -34,10 +36,13 @@ func scanString(s []byte, i int) (end int, escaped bool) {
 	i++ // opening quote
 	for {
 		// Skip runs of ordinary ASCII bytes eight at a time.
+		// The lowest flagged byte of a word is exactly the first special
+		// one (borrows only propagate upwards from a special byte).
 		for i+8 <= len(s) {
 			x := binary.LittleEndian.Uint64(s[i:])
-			t := (x - swarLo*0x20) | ((x ^ swarLo*'"') - swarLo) | ((x ^ swarLo*'\\') - swarLo) | x
-			if t&swarHi != 0 {
+			t := ((x - swarLo*0x20) | ((x ^ swarLo*'"') - swarLo) | ((x ^ swarLo*'\\') - swarLo) | x) & swarHi
+			if t != 0 {
+				i += bits.TrailingZeros64(t) >> 3
 				break
 			}
 			i += 8
@@ -123,6 +128,16 @@ func hex4(s []byte, i int) (rune, bool) {
 		}
 	}
 	return r, true
+}
+
+// unquote returns the decoded content of the valid string literal lit:
+// lit's own bytes when it holds no escape, else a decoded copy in rw.tmp.
+func (rw *rewriter) unquote(lit []byte) []byte {
+	if bytes.IndexByte(lit, '\\') < 0 {
+		return lit[1 : len(lit)-1]
+	}
+	rw.tmp = appendUnescaped(rw.tmp[:0], lit)
+	return rw.tmp
 }
 
 // appendUnescaped appends the decoded content of the valid string literal

@@ -74,7 +74,11 @@ body_refusal := deny(
 
 # prefix_segments are the segments of the route prefix ("/crm/" ->
 # ["crm"]).
-prefix_segments := [s | some s in split(object.get(input, ["route", "prefix"], ""), "/"); s != ""]
+prefix_segments := split(prefix, "/") if prefix != ""
+
+prefix_segments := [] if prefix == ""
+
+prefix := trim(object.get(input, ["route", "prefix"], ""), "/")
 
 # resource is the path below the route prefix, as segments
 # (/crm/customers/c-0001 -> ["customers", "c-0001"]). Undefined when the

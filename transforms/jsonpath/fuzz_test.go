@@ -1,6 +1,7 @@
 package jsonpath
 
 import (
+	"os"
 	"errors"
 	"reflect"
 	"testing"
@@ -21,6 +22,7 @@ func FuzzParse(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
+		os.WriteFile("/tmp/jp/last.txt", []byte(s), 0o644)
 		q, err := Parse(s)
 		if err != nil {
 			if !errors.Is(err, ErrSyntax) {
