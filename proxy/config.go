@@ -62,14 +62,17 @@ type Limits struct {
 	MaxBodyBytes int `yaml:"max_body_bytes"`
 	// MaxJSONDepth bounds JSON nesting. Default 128.
 	MaxJSONDepth int `yaml:"max_json_depth"`
-	// UpstreamTimeout bounds one upstream exchange. Default 15s.
+	// UpstreamTimeout is the longest an upstream may stay silent: before
+	// its response headers, or between two reads or writes of a streamed
+	// body (so a large transfer that makes progress is never cut). Default
+	// 15s; exceeded -> 504.
 	UpstreamTimeout time.Duration `yaml:"upstream_timeout"`
 	// PolicyTimeout bounds one policy evaluation. Default 50ms.
 	PolicyTimeout time.Duration `yaml:"policy_timeout"`
-	// ReadTimeout bounds reading a client request. Default 60s.
+	// ReadTimeout is the longest a client connection may stay silent:
+	// mid-request, mid-body or idle between keep-alive requests; the same
+	// bound applies between two writes to a client. Default 60s.
 	ReadTimeout time.Duration `yaml:"read_timeout"`
-	// IdleTimeout closes idle client connections. Default 90s.
-	IdleTimeout time.Duration `yaml:"idle_timeout"`
 	// MaxConnsPerUpstream bounds the pool per upstream address. Default 512.
 	MaxConnsPerUpstream int `yaml:"max_conns_per_upstream"`
 }
@@ -164,9 +167,6 @@ func (c *Config) Defaults() {
 	}
 	if l.ReadTimeout == 0 {
 		l.ReadTimeout = 60 * time.Second
-	}
-	if l.IdleTimeout == 0 {
-		l.IdleTimeout = 90 * time.Second
 	}
 	if l.MaxConnsPerUpstream == 0 {
 		l.MaxConnsPerUpstream = 512

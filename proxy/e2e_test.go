@@ -325,6 +325,15 @@ func TestInvalidCredentialsGet401(t *testing.T) {
 			t.Errorf("%s: %d %s", name, resp.StatusCode, body)
 		}
 	}
+	for name, req := range map[string]string{
+		"empty authorization":    "GET /api/x HTTP/1.1\r\nHost: x\r\nAuthorization:\r\nConnection: close\r\n\r\n",
+		"repeated authorization": "GET /api/x HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + good + "\r\nAuthorization: Bearer x\r\nConnection: close\r\n\r\n",
+		"empty api key":          "GET /api/x HTTP/1.1\r\nHost: x\r\nX-API-Key:\r\nConnection: close\r\n\r\n",
+	} {
+		if code, body := tg.raw(t, req); code != 401 {
+			t.Errorf("%s: %d %s", name, code, body)
+		}
+	}
 	if up.hits.Load() != 0 {
 		t.Fatal("an invalid credential reached the upstream")
 	}

@@ -45,6 +45,7 @@ type exchange struct {
 	upBodySet      bool
 	bytesIn        int64
 	countIn        bool
+	clientBody     trackReader // the streamed client body, when streamed
 
 	input     policy.Input
 	decision  *policy.Decision

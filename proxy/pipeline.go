@@ -105,8 +105,10 @@ func (g *Gateway) normalise(x *exchange) errCode {
 	}
 	x.rawQuery = append(x.rawQuery[:0], rawQuery...)
 	x.ev.Path = string(x.path)
-	// Request smuggling: both framings, or several Content-Length values.
-	if h.ContentLength() != 0 && len(h.Peek("Transfer-Encoding")) > 0 && len(h.Peek("Content-Length")) > 0 {
+	// Request smuggling: both framings in one request. fasthttp lets
+	// Transfer-Encoding win and drops Content-Length, but an upstream or
+	// another hop might not: refuse (RFC 9112 6.3 allows it).
+	if h.ContentLength() == -1 && hasRawHeader(h.RawHeaders(), "content-length") {
 		return errSmuggling
 	}
 	if len(h.Peek("Upgrade")) > 0 {
@@ -144,7 +146,18 @@ func (g *Gateway) route(x *exchange) errCode {
 // identify verifies the credential, if any.
 func (g *Gateway) identify(x *exchange) errCode {
 	h := &x.ctx.Request.Header
-	cred := identity.Credentials{Authorization: h.Peek("Authorization"), APIKey: h.Peek(g.apiKeyHeader)}
+	var cred identity.Credentials
+	var ok bool
+	// A credential header that is present but empty is an invalid
+	// credential, not an absent one; several of them are ambiguous.
+	if cred.Authorization, ok = singleHeader(h, "Authorization"); !ok {
+		x.ev.Reason = "ambiguous_credentials"
+		return errUnauthorized
+	}
+	if cred.APIKey, ok = singleHeader(h, g.apiKeyHeader); !ok {
+		x.ev.Reason = "ambiguous_credentials"
+		return errUnauthorized
+	}
 	if st := x.ctx.TLSConnectionState(); st != nil && len(st.VerifiedChains) > 0 {
 		cred.PeerCertificates = st.PeerCertificates
 	}
@@ -160,6 +173,54 @@ func (g *Gateway) identify(x *exchange) errCode {
 	return errNone
 }
 
+// trackReader remembers the first read error of the client's body stream.
+type trackReader struct {
+	r   io.Reader
+	err error
+}
+
+func (t *trackReader) Read(p []byte) (int, error) {
+	n, err := t.r.Read(p)
+	if err != nil && err != io.EOF && t.err == nil {
+		t.err = err
+	}
+	return n, err
+}
+
+// hasRawHeader reports whether the raw header block holds a field name
+// (case-insensitive).
+func hasRawHeader(raw []byte, lowerName string) bool {
+	for len(raw) > 0 {
+		line := raw
+		if i := bytes.IndexByte(raw, '\n'); i >= 0 {
+			line, raw = raw[:i], raw[i+1:]
+		} else {
+			raw = nil
+		}
+		if c := bytes.IndexByte(line, ':'); c == len(lowerName) && bytes.EqualFold(line[:c], []byte(lowerName)) {
+			return true
+		}
+	}
+	return false
+}
+
+// singleHeader returns the one value of a header (non-nil, possibly empty,
+// when present; nil when absent) and false when it is repeated.
+func singleHeader(h *fasthttp.RequestHeader, name string) ([]byte, bool) {
+	vals := h.PeekAll(name)
+	switch len(vals) {
+	case 0:
+		return nil, true
+	case 1:
+		if vals[0] == nil {
+			return []byte{}, true
+		}
+		return vals[0], true
+	default:
+		return nil, false
+	}
+}
+
 // readBodyForPolicy reads the request body when the policy revision reads
 // input.request.body, and classifies it (body_state).
 func (g *Gateway) readBodyForPolicy(x *exchange) errCode {
@@ -167,6 +228,9 @@ func (g *Gateway) readBodyForPolicy(x *exchange) errCode {
 		return errNone
 	}
 	g.readRequestBody(x)
+	if x.bodyState == bodyInvalid && x.bodyErr == errBadRequest {
+		return errBadRequest // the body itself could not be read (framing)
+	}
 	return errNone
 }
 
@@ -487,13 +551,17 @@ func (g *Gateway) forward(x *exchange) errCode {
 	case x.upBodySet:
 		req.SetBodyRaw(x.upBody)
 		req.Header.Del("Content-Encoding")
+	case x.bodyDone && x.bodyErr == errBadRequest:
+		return errBadRequest
 	case x.bodyDone && !x.bodyStreamLeft:
 		req.SetBodyRaw(x.bodyRaw)
 	case x.bodyDone && x.bodyStreamLeft:
-		req.SetBodyStream(io.MultiReader(bytes.NewReader(x.bodyRaw), x.ctx.RequestBodyStream()), src.ContentLength())
+		x.clientBody = trackReader{r: io.MultiReader(bytes.NewReader(x.bodyRaw), x.ctx.RequestBodyStream())}
+		req.SetBodyStream(&x.clientBody, src.ContentLength())
 		streamed = true
 	case x.ctx.Request.IsBodyStream():
-		req.SetBodyStream(x.ctx.RequestBodyStream(), src.ContentLength())
+		x.clientBody = trackReader{r: x.ctx.RequestBodyStream()}
+		req.SetBodyStream(&x.clientBody, src.ContentLength())
 		streamed = true
 	default:
 		req.SetBodyRaw(x.ctx.Request.Body())
@@ -502,7 +570,6 @@ func (g *Gateway) forward(x *exchange) errCode {
 	if streamed {
 		x.countIn = true
 	}
-	req.SetTimeout(g.cfg.Limits.UpstreamTimeout)
 
 	resp := fasthttp.AcquireResponse()
 	var tried *upstream
@@ -521,6 +588,12 @@ func (g *Gateway) forward(x *exchange) errCode {
 			x.upResp = resp
 			x.ev.UpstreamStatus = resp.StatusCode()
 			return errNone
+		}
+		if x.clientBody.err != nil {
+			// The client's own body broke (bad chunk framing, reset): the
+			// upstream saw a truncated request and an aborted connection.
+			fasthttp.ReleaseResponse(resp)
+			return errBadRequest
 		}
 		code, notSent := classifyUpstreamErr(err)
 		if notSent {

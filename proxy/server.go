@@ -167,13 +167,12 @@ func New(cfg *Config, opts Options) (*Gateway, error) {
 		g.routes = append(g.routes, r)
 	}
 	g.server = &fasthttp.Server{
-		Handler:                       g.handle,
-		Name:                          "veil",
-		StreamRequestBody:             true,
-		MaxRequestBodySize:            256 << 10, // larger bodies stream to the handler
-		ReadTimeout:                   c.Limits.ReadTimeout,
-		WriteTimeout:                  c.Limits.UpstreamTimeout + c.Limits.ReadTimeout,
-		IdleTimeout:                   c.Limits.IdleTimeout,
+		Handler:            g.handle,
+		Name:               "veil",
+		StreamRequestBody:  true,
+		MaxRequestBodySize: 256 << 10, // larger bodies stream to the handler
+		// Client timeouts are idle timeouts (Serve wraps the listener in
+		// idleListener): read_timeout between two reads or two writes.
 		NoDefaultServerHeader:         true,
 		NoDefaultContentType:          true,
 		DisablePreParseMultipartForm:  true,
@@ -211,6 +210,7 @@ func (g *Gateway) protocolError(ctx *fasthttp.RequestCtx, err error) {
 // Serve accepts client connections on ln until Shutdown. When cfg.TLS is
 // set, ln carries TLS (optionally verifying client certificates).
 func (g *Gateway) Serve(ln net.Listener) error {
+	ln = idleListener{Listener: ln, readIdle: g.cfg.Limits.ReadTimeout, writeIdle: g.cfg.Limits.ReadTimeout}
 	if g.cfg.TLS.CertFile == "" {
 		return g.server.Serve(ln)
 	}

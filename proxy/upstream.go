@@ -38,11 +38,18 @@ func newPool(rc RouteConfig, lim Limits) (*pool, error) {
 			return nil, err
 		}
 		p.ups = append(p.ups, &upstream{addr: addr, client: &fasthttp.HostClient{
-			Addr:                          addr,
-			IsTLS:                         isTLS,
-			MaxConns:                      lim.MaxConnsPerUpstream,
-			ReadTimeout:                   lim.UpstreamTimeout,
-			WriteTimeout:                  lim.UpstreamTimeout,
+			Addr:     addr,
+			IsTLS:    isTLS,
+			MaxConns: lim.MaxConnsPerUpstream,
+			// Timeouts are idle timeouts (idleConn): a streamed body may
+			// take as long as it needs while it makes progress.
+			Dial: func(a string) (net.Conn, error) {
+				c, err := fasthttp.DialTimeout(a, lim.UpstreamTimeout)
+				if err != nil {
+					return nil, err
+				}
+				return &idleConn{Conn: c, readIdle: lim.UpstreamTimeout, writeIdle: lim.UpstreamTimeout}, nil
+			},
 			MaxIdleConnDuration:           60 * time.Second,
 			MaxIdemponentCallAttempts:     1,
 			StreamResponseBody:            true,

@@ -1,0 +1,101 @@
+package proxy
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+)
+
+// flakyWriter fails every write while broken is set.
+type flakyWriter struct {
+	broken atomic.Bool
+	buf    syncBuffer
+}
+
+func (w *flakyWriter) Write(p []byte) (int, error) {
+	if w.broken.Load() {
+		return 0, errors.New("sink down")
+	}
+	return w.buf.Write(p)
+}
+
+func TestAuditDownDeniesInDenyMode(t *testing.T) {
+	t.Parallel()
+	up := startUpstream(t, nil)
+	w := &flakyWriter{}
+	tg := startGateway(t, gatewayOpts{policy: testPolicy, routes: catchAll(up), auditW: w})
+	if resp, _ := tg.do(t, "GET", "/api/1", nil, nil); resp.StatusCode != 200 {
+		t.Fatalf("healthy: %d", resp.StatusCode)
+	}
+	w.broken.Store(true)
+	tg.do(t, "GET", "/api/2", nil, nil) // its event cannot be written: the pipeline turns unhealthy
+	hits := up.hits.Load()
+	resp, body := tg.do(t, "GET", "/api/3", nil, nil)
+	if resp.StatusCode != 503 || decodeError(t, body).Error.Code != "audit_unavailable" {
+		t.Fatalf("audit down: %d %s", resp.StatusCode, body)
+	}
+	if up.hits.Load() != hits {
+		t.Fatal("a request reached the upstream while the audit trail was down")
+	}
+	w.broken.Store(false)
+	tg.do(t, "GET", "/api/4", nil, nil) // refused, but its event is written: healthy again
+	if resp, _ := tg.do(t, "GET", "/api/5", nil, nil); resp.StatusCode != 200 {
+		t.Fatalf("after recovery: %d", resp.StatusCode)
+	}
+}
+
+func TestAuditDownContinueModeServes(t *testing.T) {
+	t.Parallel()
+	up := startUpstream(t, nil)
+	w := &flakyWriter{}
+	w.broken.Store(true)
+	tg := startGateway(t, gatewayOpts{policy: testPolicy, routes: catchAll(up), auditW: w, mutate: func(c *Config) { c.Audit.OnFailure = "continue" }})
+	for i := 0; i < 3; i++ {
+		if resp, _ := tg.do(t, "GET", "/api/x", nil, nil); resp.StatusCode != 200 {
+			t.Fatalf("continue mode: %d", resp.StatusCode)
+		}
+	}
+}
+
+func TestSmugglingAndMalformedRequests(t *testing.T) {
+	t.Parallel()
+	up := startUpstream(t, nil)
+	tg := startGateway(t, gatewayOpts{policy: testPolicy, routes: catchAll(up)})
+	for name, req := range map[string]string{
+		"CL and TE":       "POST /api/x HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+		"two CL":          "POST /api/x HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nContent-Length: 5\r\n\r\nabcde",
+		"bad chunk":       "POST /api/x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n",
+		"TE not chunked":  "POST /api/x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\nabc",
+		"asterisk target": "OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n",
+	} {
+		code, body := tg.raw(t, req)
+		if code != 400 {
+			t.Errorf("%s: %d %s", name, code, body)
+			continue
+		}
+		if !strings.Contains(body, `"error"`) {
+			t.Errorf("%s: not a JSON error: %q", name, body)
+		}
+	}
+	if n := up.hits.Load(); n != 0 {
+		t.Fatalf("upstream reached %d times", n)
+	}
+	// Without a policy that reads the body, a broken chunked body streams
+	// until the break: the client still gets 400, the upstream never a
+	// complete request.
+	var complete atomic.Int64
+	up2 := startUpstream(t, nil)
+	up2.srv.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, err := io.ReadAll(r.Body); err == nil {
+			complete.Add(1)
+		}
+	})
+	tg2 := startGateway(t, gatewayOpts{policy: "package veil\ndecision := {\"allow\": true}", routes: catchAll(up2)})
+	code, body := tg2.raw(t, "POST /api/x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\nzz\r\n")
+	if code != 400 || complete.Load() != 0 {
+		t.Fatalf("broken stream: %d %s; upstream completed %d", code, body, complete.Load())
+	}
+}
