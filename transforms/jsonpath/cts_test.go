@@ -11,14 +11,14 @@ import (
 
 // ctsCase is one case of the RFC 9535 JSONPath Compliance Test Suite.
 type ctsCase struct {
-	Name         string            `json:"name"`
-	Selector     string            `json:"selector"`
-	Document     json.RawMessage   `json:"document"`
-	Result       []json.RawMessage `json:"result"`
-	Results      [][]json.RawMessage
-	ResultPaths  []string   `json:"result_paths"`
-	ResultsPaths [][]string `json:"results_paths"`
-	Invalid      bool       `json:"invalid_selector"`
+	Name         string              `json:"name"`
+	Selector     string              `json:"selector"`
+	Document     json.RawMessage     `json:"document"`
+	Result       []json.RawMessage   `json:"result"`
+	Results      [][]json.RawMessage `json:"results"`
+	ResultPaths  []string            `json:"result_paths"`
+	ResultsPaths [][]string          `json:"results_paths"`
+	Invalid      bool                `json:"invalid_selector"`
 }
 
 // ctsKnownFailures lists CTS cases this package deliberately does not pass,
@@ -68,19 +68,12 @@ func loadCTS(t testing.TB) []ctsCase {
 		t.Fatal(err)
 	}
 	var suite struct {
-		Tests []struct {
-			ctsCase
-			Results [][]json.RawMessage `json:"results"`
-		} `json:"tests"`
+		Tests []ctsCase `json:"tests"`
 	}
 	if err := json.Unmarshal(data, &suite); err != nil {
 		t.Fatal(err)
 	}
-	cases := make([]ctsCase, len(suite.Tests))
-	for i, c := range suite.Tests {
-		cases[i] = c.ctsCase
-		cases[i].Results = c.Results
-	}
+	cases := suite.Tests
 	return cases
 }
 
@@ -95,6 +88,7 @@ func TestCTS(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.Name, func(t *testing.T) {
+			t.Parallel()
 			if reason, ok := ctsKnownFailures[c.Name]; ok {
 				t.Skipf("known failure: %s", reason)
 			}

@@ -1,7 +1,6 @@
 package jsonpath
 
 import (
-	"fmt"
 	"regexp"
 	"unicode/utf8"
 )
@@ -21,9 +20,9 @@ type EvalContext struct {
 	// Root is the raw text of the whole original document.
 	Root []byte
 
-	root      *value // parsed Root; valid when rootDone
-	rootDone  bool
-	regexps   map[string]*regexp.Regexp // dynamic patterns; nil value: invalid
+	root     *value // parsed Root; valid when rootDone
+	rootDone bool
+	regexps  map[string]*regexp.Regexp // dynamic patterns; nil value: invalid
 }
 
 // NewEvalContext returns a context for the document root.
@@ -32,6 +31,9 @@ func NewEvalContext(root []byte) *EvalContext { return &EvalContext{Root: root} 
 // rootValue returns the parsed root document, parsing it on first use. An
 // unparsable root yields nil: absolute queries then select nothing.
 func (c *EvalContext) rootValue() *value {
+	if c == nil {
+		return nil
+	}
 	if !c.rootDone {
 		c.rootDone = true
 		c.root, _ = parseJSON(c.Root)
@@ -42,6 +44,10 @@ func (c *EvalContext) rootValue() *value {
 // regexp returns the compiled I-Regexp for a pattern computed at run time,
 // or nil when it is invalid. Results are cached per context.
 func (c *EvalContext) regexp(pattern string, anchored bool) *regexp.Regexp {
+	if c == nil {
+		re, _ := compileIRegexp(pattern, anchored)
+		return re
+	}
 	key := pattern
 	if anchored {
 		key = "M" + pattern
@@ -81,9 +87,18 @@ func newFilter(e *expr) *Filter {
 // of @-relative name/index paths with literals, existence tests, and
 // &&, ||, ! of those) run directly on the raw bytes without allocating;
 // others build a tree of candidate. A candidate that is not valid JSON
-// makes the tree path return false. Where an object repeats a member name,
-// a singular query reads the last occurrence on both paths.
+// makes the tree path return false.
+//
+// Duplicate member names (undefined in RFC 9535): inside a filter, a
+// singular query (names and indices only) reads the last occurrence of a
+// repeated name, on both paths, like encoding/json; non-singular queries
+// (wildcards, descendants, Select itself) visit every occurrence.
+// A nil or zero Filter never holds; a nil ctx behaves as a context whose
+// root is not JSON (absolute queries select nothing).
 func (f *Filter) Test(ctx *EvalContext, candidate []byte) bool {
+	if f == nil || f.expr == nil {
+		return false
+	}
 	if f.fast {
 		return fastLogical(f.expr, candidate)
 	}
@@ -111,11 +126,12 @@ func (q *Query) IsSingular() bool {
 // Select evaluates q on doc with the reference (tree) evaluator, returning
 // the nodelist in RFC order, duplicates included. Relative queries are
 // evaluated with doc as the current node. Every member of an object with a
-// repeated name is selected by a name selector.
+// repeated name is selected by a name selector. An invalid document yields
+// an error wrapping ErrInvalidJSON.
 func (q *Query) Select(doc []byte) ([]Node, error) {
 	root, err := parseJSON(doc)
 	if err != nil {
-		return nil, fmt.Errorf("jsonpath: select: %w", err)
+		return nil, err
 	}
 	ctx := &EvalContext{Root: doc, root: root, rootDone: true}
 	nodes := evalQuery(q, root, ctx, true)
@@ -349,6 +365,9 @@ func evalLogical(e *expr, cur *value, ctx *EvalContext) bool {
 	case eCmp:
 		return compare(e.op, evalValue(e.args[0], cur, ctx), evalValue(e.args[1], cur, ctx))
 	case eQuery:
+		if e.singular {
+			return evalSingular(e.query, cur, ctx) != nil
+		}
 		return len(evalQuery(e.query, cur, ctx, false)) > 0
 	case eFunc:
 		if e.fn.result == typeNodes {
@@ -365,17 +384,42 @@ func evalValue(e *expr, cur *value, ctx *EvalContext) *value {
 	case eLiteral:
 		return e.lit
 	case eQuery:
-		nodes := evalQuery(e.query, cur, ctx, false)
-		if len(nodes) == 0 {
-			return nil
-		}
-		// More than one node only when an object repeats a name: the last
-		// occurrence wins, as on the raw fast path.
-		return nodes[len(nodes)-1].v
+		return evalSingular(e.query, cur, ctx)
 	case eFunc:
 		return callValue(e, cur, ctx)
 	}
 	return nil
+}
+
+// evalSingular evaluates a singular query to its value, or nil (Nothing).
+// Where an object repeats a member name, the last occurrence is read, as
+// on the raw fast path.
+func evalSingular(q *Query, cur *value, ctx *EvalContext) *value {
+	v := cur
+	if !q.Relative {
+		if v = ctx.rootValue(); v == nil {
+			return nil
+		}
+	}
+	for i := range q.Segments {
+		sel := &q.Segments[i].Selectors[0]
+		switch {
+		case sel.Kind == SelName && v.kind == kObject:
+			v = v.lastMember(sel.Name)
+		case sel.Kind == SelIndex && v.kind == kArray:
+			j, ok := normIndex(sel.Index, len(v.arr))
+			if !ok {
+				return nil
+			}
+			v = v.arr[j]
+		default:
+			return nil
+		}
+		if v == nil {
+			return nil
+		}
+	}
+	return v
 }
 
 func evalNodes(e *expr, cur *value, ctx *EvalContext) []nref {

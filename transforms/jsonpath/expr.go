@@ -70,7 +70,9 @@ type expr struct {
 	// when the literal is not a valid I-Regexp (the call is then false).
 	re    *regexp.Regexp
 	reBad bool
-	pos   int
+	// singular caches query.IsSingular() for eQuery.
+	singular bool
+	pos      int
 }
 
 // logicalExpr parses logical-or-expr and checks it is a logical expression.
@@ -329,7 +331,7 @@ func (p *parser) primary() (*expr, error) {
 			return nil, err
 		}
 		q.Text = p.s[pos:p.i]
-		return &expr{kind: eQuery, query: q, pos: pos}, nil
+		return &expr{kind: eQuery, query: q, singular: q.IsSingular(), pos: pos}, nil
 	case c == '\'' || c == '"':
 		s, err := p.stringLiteral()
 		if err != nil {

@@ -26,7 +26,7 @@ const customer = `{"id":"c-1042","status":"closed","tier":3,"score":7.5,"vip":tr
 
 func TestFilterTest(t *testing.T) {
 	t.Parallel()
-	root := []byte(`{"limit":5,"city":"Zürich","re":"c-[0-9]+","bad":"c-\\d+","items":[` + customer + `]}`)
+	root := []byte(`{"one":1,"limit":5,"city":"Zürich","re":"c-[0-9]+","bad":"c-\\d+","items":[` + customer + `]}`)
 	tests := []struct {
 		expr string
 		cand string
@@ -77,6 +77,12 @@ func TestFilterTest(t *testing.T) {
 		// Duplicate member names: the last occurrence is read.
 		{"@.a == 2", `{"a":1,"a":2}`, true, true},
 		{"@.a == 1", `{"a":1,"a":2}`, false, true},
+		{"@.a[0]", `{"a":[1],"a":2}`, false, true},
+		{"@.a[0] == 1", `{"a":[1],"a":2}`, false, true},
+		{"@.a.b", `{"a":{"b":1},"a":{"c":1}}`, false, true},
+		{"@.a.b == 1", `{"a":{"c":1},"a":{"b":1}}`, true, true},
+		{"@.a.b == $.one", `{"a":{"b":1},"a":{"b":2}}`, false, false},
+		{"@.a[*]", `{"a":[1],"a":[]}`, true, false},
 		{`@.k == 'v'`, `{"\u006b":"\u0076"}`, true, true},
 		// Tree path.
 		{"@.tier == $.limit", customer, false, false},
@@ -117,6 +123,17 @@ func TestFilterTest(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestFilterNil(t *testing.T) {
+	t.Parallel()
+	var nilFilter *Filter
+	if nilFilter.Test(nil, []byte("1")) || (&Filter{}).Test(nil, []byte("1")) {
+		t.Fatal("nil or zero filter held")
+	}
+	if !filterOf(t, "$.x != 1 && !match(@, $.x) && match(@, @) && search(@, '1')").Test(nil, []byte(`"1"`)) {
+		t.Fatal("filter with nil context failed")
 	}
 }
 

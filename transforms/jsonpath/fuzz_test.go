@@ -1,7 +1,6 @@
 package jsonpath
 
 import (
-	"os"
 	"errors"
 	"reflect"
 	"testing"
@@ -22,7 +21,6 @@ func FuzzParse(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		os.WriteFile("/tmp/jp/last.txt", []byte(s), 0o644)
 		q, err := Parse(s)
 		if err != nil {
 			if !errors.Is(err, ErrSyntax) {
@@ -95,4 +93,41 @@ func equalExpr(a, b *expr) bool {
 		}
 	}
 	return true
+}
+
+// FuzzFilterFast checks the raw fast path of Filter.Test against the tree
+// evaluator on every value of a fuzzed document.
+func FuzzFilterFast(f *testing.F) {
+	f.Add("@.a == 'x'", `{"a":"x"}`)
+	f.Add("@.a[1] >= 2.5 || !@.b", `[{"a":[1,3]},{"b":null},{"a":{"1":2}}]`)
+	f.Add(`@.k < "\u00e9" && @.k != "e"`, `{"k":"\u00e8","k":"\ud800","x":{"k":"f"}}`)
+	f.Add("@[-1].x == null", `[[{"x":null}], [], {"x":1}]`)
+	f.Fuzz(func(t *testing.T, expr, doc string) {
+		q, err := Parse("$[?" + expr + "]")
+		if err != nil || len(q.Segments) != 1 {
+			return
+		}
+		flt := q.Segments[0].Selectors[0].Filter
+		if flt == nil || !flt.fast {
+			return
+		}
+		root, err := parseJSON([]byte(doc))
+		if err != nil {
+			return
+		}
+		ctx := NewEvalContext([]byte(doc))
+		var walk func(v *value)
+		walk = func(v *value) {
+			if fast, tree := flt.Test(ctx, v.raw), treeTest(flt, ctx, v.raw); fast != tree {
+				t.Fatalf("filter %s on %s: fast %v, tree %v", expr, v.raw, fast, tree)
+			}
+			for _, e := range v.arr {
+				walk(e)
+			}
+			for _, m := range v.obj {
+				walk(m.val)
+			}
+		}
+		walk(root)
+	})
 }

@@ -137,7 +137,7 @@ func (t *reTranslator) atom(b *strings.Builder, depth int) error {
 	case '[':
 		return t.class(b)
 	case '\\':
-		return t.escape(b, false)
+		return t.escape(b)
 	case ')', '*', '+', '?', ']', '{', '|', '}':
 		return errIRegexp
 	}
@@ -151,7 +151,7 @@ func (t *reTranslator) atom(b *strings.Builder, depth int) error {
 }
 
 // escape translates SingleCharEsc or a \p{..}/\P{..} category escape.
-func (t *reTranslator) escape(b *strings.Builder, inClass bool) error {
+func (t *reTranslator) escape(b *strings.Builder) error {
 	if t.i+1 >= len(t.s) {
 		return errIRegexp
 	}
@@ -245,7 +245,7 @@ func (t *reTranslator) class(b *strings.Builder) error {
 			t.i++
 			b.WriteString(`\-`)
 		case c == '\\' && t.i+1 < len(t.s) && (t.s[t.i+1] == 'p' || t.s[t.i+1] == 'P'):
-			if err := t.escape(b, true); err != nil {
+			if err := t.escape(b); err != nil {
 				return err
 			}
 		default:
@@ -293,7 +293,7 @@ func (t *reTranslator) ccChar(b *strings.Builder) (rune, error) {
 		default:
 			return 0, errIRegexp
 		}
-		if err := t.escape(b, true); err != nil {
+		if err := t.escape(b); err != nil {
 			return 0, err
 		}
 		return r, nil

@@ -2,15 +2,20 @@ package jsonpath
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"strconv"
 	"unicode/utf16"
 	"unicode/utf8"
 )
 
-// errJSON reports that a document or candidate is not exactly one valid
-// JSON value (RFC 8259).
-var errJSON = errors.New("jsonpath: invalid JSON")
+// ErrInvalidJSON is returned (wrapped with the byte offset) by Select when
+// the document is not exactly one valid JSON value (RFC 8259) or nests
+// deeper than 1000 levels.
+var ErrInvalidJSON = errors.New("jsonpath: invalid JSON")
+
+// errJSON is the internal name of ErrInvalidJSON.
+var errJSON = ErrInvalidJSON
 
 // maxJSONDepth bounds nesting of documents the tree evaluator parses, so
 // hostile input cannot exhaust the stack.
@@ -52,12 +57,14 @@ func parseJSON(b []byte) (*value, error) {
 	p := jsonParser{b: b}
 	p.ws()
 	v, err := p.value(0)
-	if err != nil {
-		return nil, err
+	if err == nil {
+		p.ws()
+		if p.i != len(p.b) {
+			err = errJSON
+		}
 	}
-	p.ws()
-	if p.i != len(p.b) {
-		return nil, errJSON
+	if err != nil {
+		return nil, fmt.Errorf("%w at offset %d", err, p.i)
 	}
 	return v, nil
 }

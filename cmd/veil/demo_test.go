@@ -1,0 +1,269 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/veilgw/veil/demo"
+)
+
+// runningDemo starts `veil demo` on free loopback ports and returns its
+// base URL, its tokens and its printed output.
+func runningDemo(t *testing.T) (base string, tokens map[string]string, out *bytes.Buffer) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan struct{})
+	out = &bytes.Buffer{}
+	done := make(chan error, 1)
+	go func() {
+		done <- runDemo(ctx, demoOptions{ready: func(b string, tok map[string]string) {
+			base, tokens = b, tok
+			close(ready)
+		}}, out)
+	}()
+	select {
+	case <-ready:
+	case err := <-done:
+		t.Fatalf("demo exited: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("demo did not start")
+	}
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("demo shutdown: %v", err)
+		}
+	})
+	return base, tokens, out
+}
+
+func getJSON(t *testing.T, base, token, path string) (int, map[string]any, []byte) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", base+path, nil)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	var m map[string]any
+	if err := json.Unmarshal(body, &m); err != nil {
+		t.Fatalf("%s: not JSON: %s", path, body)
+	}
+	return resp.StatusCode, m, body
+}
+
+func records(m map[string]any, key string) []map[string]any {
+	var out []map[string]any
+	for _, r := range m[key].([]any) {
+		out = append(out, r.(map[string]any))
+	}
+	return out
+}
+
+// TestDemoRoleViews runs the demo exactly as a user would and checks what
+// each role sees against the upstream's own data.
+func TestDemoRoleViews(t *testing.T) {
+	base, tokens, out := runningDemo(t)
+	crm := demo.NewCRM(demo.DefaultSeed, demo.DefaultCustomers)
+	hrm := demo.NewHRM(demo.DefaultSeed, demo.DefaultEmployees)
+	cust := map[string]demo.Customer{}
+	for _, c := range crm.Customers() {
+		cust[c.ID] = c
+	}
+	emp := map[string]demo.Employee{}
+	for _, e := range hrm.Employees() {
+		emp[e.ID] = e
+	}
+
+	// The printed curl commands name every role's token variable.
+	for _, u := range demo.Users {
+		if !strings.Contains(out.String(), "export "+tokenVar(u)+"=") || !strings.Contains(out.String(), "$"+tokenVar(u)) {
+			t.Errorf("demo output lacks commands for %s", u.Role)
+		}
+	}
+
+	t.Run("support", func(t *testing.T) {
+		code, m, _ := getJSON(t, base, tokens["u-03"], "/crm/customers?limit=20")
+		if code != 200 {
+			t.Fatalf("status %d", code)
+		}
+		for _, r := range records(m, "customers") {
+			orig := cust[r["id"].(string)]
+			ssn := r["ssn"].(string)
+			if ssn == orig.SSN || !strings.HasSuffix(ssn, orig.SSN[len(orig.SSN)-4:]) || !strings.HasPrefix(ssn, "***-**-") {
+				t.Errorf("ssn %q (original %q)", ssn, orig.SSN)
+			}
+			email := r["email"].(string)
+			if email == orig.Email || !strings.HasSuffix(email, orig.Email[strings.IndexByte(orig.Email, '@'):]) {
+				t.Errorf("email %q", email)
+			}
+			if _, ok := r["date_of_birth"]; ok {
+				t.Error("date_of_birth visible to support")
+			}
+			if _, ok := r["notes"]; ok {
+				t.Error("notes visible to support")
+			}
+			if r["name"] != orig.Name {
+				t.Errorf("name %v", r["name"])
+			}
+		}
+		if code, _, _ := getJSON(t, base, tokens["u-03"], "/hrm/employees?limit=1"); code != 403 {
+			t.Errorf("support on HRM: %d", code)
+		}
+	})
+
+	t.Run("sales sees only own accounts", func(t *testing.T) {
+		code, m, _ := getJSON(t, base, tokens["u-17"], "/crm/customers?limit=100")
+		if code != 200 {
+			t.Fatalf("status %d", code)
+		}
+		rs := records(m, "customers")
+		if len(rs) == 0 || len(rs) == 100 {
+			t.Fatalf("%d records: the where rule did not filter", len(rs))
+		}
+		for _, r := range rs {
+			orig := cust[r["id"].(string)]
+			if orig.OwnerID != "u-17" || r["ssn"] != orig.SSN {
+				t.Errorf("record %v owned by %s", r["id"], orig.OwnerID)
+			}
+		}
+	})
+
+	t.Run("hr manager", func(t *testing.T) {
+		// Own reports (the manager_id query): in full; records of other
+		// managers would be removed by the where rule.
+		code, m, _ := getJSON(t, base, tokens[demo.HRManagerID], "/hrm/employees?limit=200&manager_id="+demo.HRManagerID)
+		if code != 200 {
+			t.Fatalf("status %d", code)
+		}
+		rs := records(m, "employees")
+		if len(rs) == 0 {
+			t.Fatal("no own reports")
+		}
+		for _, r := range rs {
+			orig := emp[r["id"].(string)]
+			if orig.ManagerID != demo.HRManagerID || r["salary"] != float64(orig.Salary) {
+				t.Errorf("report %s: manager %s salary %v", orig.ID, orig.ManagerID, r["salary"])
+			}
+		}
+		// The directory: nobody's pay or bank data.
+		code, m, _ = getJSON(t, base, tokens[demo.HRManagerID], "/hrm/employees?limit=200")
+		if code != 200 {
+			t.Fatalf("status %d", code)
+		}
+		for _, r := range records(m, "employees") {
+			_, hasSalary := r["salary"]
+			_, hasBank := r["bank_account"]
+			if hasSalary || hasBank {
+				t.Errorf("directory shows pay or bank data of %v", r["id"])
+			}
+		}
+	})
+
+	t.Run("analyst", func(t *testing.T) {
+		code, m, _ := getJSON(t, base, tokens["u-42"], "/hrm/employees?limit=10")
+		if code != 200 {
+			t.Fatalf("status %d", code)
+		}
+		bucket := regexp.MustCompile(`^\d+-\d+$`)
+		for _, r := range records(m, "employees") {
+			id := r["id"].(string)
+			if _, ok := emp[id]; ok || !strings.HasPrefix(id, "h_") {
+				t.Errorf("id not pseudonymised: %q", id)
+			}
+			if s, _ := r["salary"].(string); !bucket.MatchString(s) {
+				t.Errorf("salary not generalised: %v", r["salary"])
+			}
+			if d, _ := r["date_of_birth"].(string); len(d) != 4 {
+				t.Errorf("date_of_birth not generalised: %v", r["date_of_birth"])
+			}
+			if _, ok := r["name"]; ok {
+				t.Error("name visible to analyst")
+			}
+		}
+		// Pseudonyms are stable: the same record gets the same pseudonym.
+		_, m2, _ := getJSON(t, base, tokens["u-42"], "/hrm/employees?limit=10")
+		if records(m2, "employees")[3]["id"] != records(m, "employees")[3]["id"] {
+			t.Error("pseudonyms are not stable")
+		}
+	})
+
+	t.Run("admin", func(t *testing.T) {
+		code, m, _ := getJSON(t, base, tokens["u-01"], "/crm/customers/c-0001")
+		if code != 200 || m["ssn"] != cust["c-0001"].SSN || m["notes"] != cust["c-0001"].Notes {
+			t.Errorf("admin view: %d %v", code, m)
+		}
+	})
+
+	t.Run("anonymous and forged", func(t *testing.T) {
+		if code, _, _ := getJSON(t, base, "", "/crm/customers?limit=1"); code != 401 {
+			t.Errorf("anonymous: %d", code)
+		}
+		if code, _, _ := getJSON(t, base, "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ1LTAxIn0.", "/crm/customers?limit=1"); code != 401 {
+			t.Errorf("alg none: %d", code)
+		}
+	})
+
+	// No sensitive fixture value appears in the audit trail.
+	auditPath := regexp.MustCompile(`Audit trail \(one JSON line per request\): (\S+)`).FindStringSubmatch(out.String())
+	if auditPath == nil {
+		t.Fatal("demo did not print its audit file")
+	}
+	time.Sleep(100 * time.Millisecond)
+	trail, err := os.ReadFile(filepath.Clean(auditPath[1]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(trail)), "\n")
+	if len(lines) < 9 {
+		t.Fatalf("%d audit events", len(lines))
+	}
+	// Every string in every event is checked: a long sensitive value must
+	// not appear inside any of them, a short one (card digits, a salary)
+	// must not be any of them. Numbers in events are sizes and durations.
+	var leaves []string
+	for _, l := range lines {
+		var ev any
+		if err := json.Unmarshal([]byte(l), &ev); err != nil {
+			t.Fatalf("audit line is not JSON: %s", l)
+		}
+		leaves = stringLeaves(ev, leaves)
+	}
+	for _, v := range demo.SensitiveFixtureValues(crm, hrm) {
+		for _, leaf := range leaves {
+			if leaf == v || (len(v) >= 6 && strings.Contains(leaf, v)) {
+				t.Errorf("audit trail contains the sensitive value %q", v)
+			}
+		}
+	}
+}
+
+func stringLeaves(v any, dst []string) []string {
+	switch v := v.(type) {
+	case string:
+		return append(dst, v)
+	case []any:
+		for _, e := range v {
+			dst = stringLeaves(e, dst)
+		}
+	case map[string]any:
+		for k, e := range v {
+			dst = append(dst, k)
+			dst = stringLeaves(e, dst)
+		}
+	}
+	return dst
+}
