@@ -2,6 +2,7 @@ package policy
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 
@@ -15,9 +16,9 @@ import (
 // Rules: the decision is an object whose keys are among allow, status,
 // reason, request_transforms, response_transforms and audit; allow is a
 // boolean (missing: deny); status an integer within 400..499; reason a
-// string; each transforms list an array (or set) of objects with string
-// path and action, an optional where object {field, op, value} and any
-// other keys as parameters; audit an object with optional string
+// string; each transforms list an array (or set) of rule objects as
+// transforms.ParseRules accepts them (string path and action, optional
+// where {field, op, value}, other keys as parameters); audit an object with optional string
 // record_ids and path and an object tags of strings.
 func decodeDecision(v ast.Value) (*Decision, string) {
 	obj, ok := v.(ast.Object)
@@ -85,118 +86,29 @@ func truncate(s string) string {
 	return s
 }
 
+// decodeRules decodes a transforms list with transforms.ParseRules (one
+// decoder for the rule shape). A set, as a partial rule produces, is
+// accepted and taken in sorted order: rules are order-free.
 func decodeRules(field string, v ast.Value) ([]transforms.Rule, string) {
-	var arr *ast.Array
 	switch x := v.(type) {
 	case *ast.Array:
-		arr = x
 	case ast.Set:
-		arr = x.Sorted() // deterministic order; rules are order-free
+		v = x.Sorted()
 	default:
 		return nil, field + " must be an array, got " + ast.ValueName(v)
 	}
-	if arr.Len() == 0 {
+	j, err := ast.JSON(v)
+	if err != nil {
+		return nil, field + " must hold JSON values"
+	}
+	rules, err := transforms.ParseRules(j)
+	if err != nil {
+		return nil, field + ": " + strings.TrimPrefix(err.Error(), transforms.ErrInvalidRule.Error()+": ")
+	}
+	if len(rules) == 0 {
 		return nil, ""
 	}
-	rules := make([]transforms.Rule, arr.Len())
-	for i := range rules {
-		if r := decodeRule(&rules[i], arr.Elem(i).Value); r != "" {
-			return nil, fmt.Sprintf("%s[%d]%s", field, i, r)
-		}
-	}
 	return rules, ""
-}
-
-// decodeRule decodes one rule; the reason starts with the key it is about.
-func decodeRule(rule *transforms.Rule, v ast.Value) string {
-	obj, ok := v.(ast.Object)
-	if !ok {
-		return " must be an object, got " + ast.ValueName(v)
-	}
-	var reason string
-	obj.Until(func(k, val *ast.Term) bool {
-		key, ok := k.Value.(ast.String)
-		if !ok {
-			reason = ": keys must be strings"
-			return true
-		}
-		switch key {
-		case "path", "action":
-			s, ok := val.Value.(ast.String)
-			if !ok {
-				reason = fmt.Sprintf(".%s must be a string, got %s", string(key), ast.ValueName(val.Value))
-				return true
-			}
-			if key == "path" {
-				rule.Path = string(s)
-			} else {
-				rule.Action = string(s)
-			}
-		case "where":
-			w, r := decodeWhere(val.Value)
-			if r != "" {
-				reason = ".where" + r
-				return true
-			}
-			rule.Where = w
-		default:
-			p, err := ast.JSON(val.Value)
-			if err != nil {
-				reason = fmt.Sprintf(".%s must be a JSON value", truncate(string(key)))
-				return true
-			}
-			if rule.Params == nil {
-				rule.Params = make(map[string]any, obj.Len())
-			}
-			rule.Params[string(key)] = p
-		}
-		return false
-	})
-	switch {
-	case reason != "":
-		return reason
-	case rule.Path == "":
-		return ".path must be a non-empty string"
-	case rule.Action == "":
-		return ".action must be a non-empty string"
-	}
-	return ""
-}
-
-func decodeWhere(v ast.Value) (*transforms.Where, string) {
-	obj, ok := v.(ast.Object)
-	if !ok {
-		return nil, " must be an object, got " + ast.ValueName(v)
-	}
-	w := &transforms.Where{}
-	var reason string
-	obj.Until(func(k, val *ast.Term) bool {
-		key, _ := k.Value.(ast.String)
-		switch key {
-		case "field", "op":
-			s, ok := val.Value.(ast.String)
-			if !ok {
-				reason = fmt.Sprintf(".%s must be a string, got %s", string(key), ast.ValueName(val.Value))
-				return true
-			}
-			if key == "field" {
-				w.Field = string(s)
-			} else {
-				w.Op = string(s)
-			}
-		case "value":
-			p, err := ast.JSON(val.Value)
-			if err != nil {
-				reason = ".value must be a JSON value"
-				return true
-			}
-			w.Value = p
-		default:
-			reason = fmt.Sprintf(": unknown key %q", truncate(string(key)))
-		}
-		return reason != ""
-	})
-	return w, reason
 }
 
 func decodeAudit(v ast.Value, a *AuditSpec) string {

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -33,6 +34,11 @@ func newEngine(t testing.TB, files map[string]string, opts Options) (*Engine, st
 	core, logs := observer.New(zapcore.DebugLevel)
 	if opts.Logger == nil {
 		opts.Logger = zap.New(core)
+	}
+	if opts.Timeout == 0 {
+		// The 50ms default is too tight for -race on a loaded machine;
+		// TestDefaults checks it.
+		opts.Timeout = 5 * time.Second
 	}
 	e, err := New(Config{Dir: dir}, opts)
 	if err != nil {

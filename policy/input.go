@@ -33,21 +33,40 @@ var (
 
 	termBodyAbsent  = ast.StringTerm(BodyAbsent)
 	termBodyInvalid = ast.StringTerm(BodyInvalid)
+
+	// commonTerms are values most requests share; terms are never
+	// mutated by evaluation, so one copy serves every request.
+	commonTerms = func() map[string]*ast.Term {
+		m := map[string]*ast.Term{BodyAbsent: termBodyAbsent, BodyInvalid: termBodyInvalid}
+		for _, s := range []string{BodyParsed, BodyNotJSON, BodyTooLarge,
+			"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "jwt", "api_key", "mtls", "anonymous"} {
+			m[s] = ast.StringTerm(s)
+		}
+		return m
+	}()
 )
+
+// commonTerm returns the shared term for a common value, else a new one.
+func commonTerm(s string) *ast.Term {
+	if t, ok := commonTerms[s]; ok {
+		return t
+	}
+	return ast.StringTerm(s)
+}
 
 // buildInput converts in into the policy input document. The body is
 // decoded only when withBody (the revision reads it).
 func (e *Engine) buildInput(in *Input, withBody bool) (ast.Value, error) {
 	state := termBodyAbsent
 	if in.BodyState != "" {
-		state = ast.StringTerm(in.BodyState)
+		state = commonTerm(in.BodyState)
 	}
-	var body *ast.Term
+	var body ast.Value
 	if withBody && in.BodyState == BodyParsed {
 		v, err := decodeJSON(in.Body, e.maxDepth)
 		switch {
 		case err == nil:
-			body = ast.NewTerm(v)
+			body = v
 		case errors.Is(err, errSyntax):
 			// The gateway said parsed but the text is not one JSON
 			// document: the policy sees what it is.
@@ -56,46 +75,8 @@ func (e *Engine) buildInput(in *Input, withBody bool) (ast.Value, error) {
 			return nil, err
 		}
 	}
-
-	reqLen := 10
-	if body != nil {
-		reqLen++
-	}
-	req := make([][2]*ast.Term, 0, reqLen)
-	req = append(req,
-		[2]*ast.Term{kMethod, ast.StringTerm(in.Method)},
-		[2]*ast.Term{kHost, ast.StringTerm(in.Host)},
-		[2]*ast.Term{kPath, ast.StringTerm(in.Path)},
-		[2]*ast.Term{kSegments, ast.NewTerm(stringArray(in.Segments))},
-		[2]*ast.Term{kQuery, ast.NewTerm(multiMap(in.Query, nil))},
-		[2]*ast.Term{kHeaders, ast.NewTerm(multiMap(in.Headers, e.creds))},
-		[2]*ast.Term{kBodyState, state},
-		[2]*ast.Term{kClientIP, ast.StringTerm(in.ClientIP)},
-		[2]*ast.Term{kID, ast.StringTerm(in.RequestID)},
-	)
-	if body != nil {
-		req = append(req, [2]*ast.Term{kBody, body})
-	}
-
-	subj, err := subjectValue(in)
-	if err != nil {
-		return nil, err
-	}
-	return ast.NewObject(
-		[2]*ast.Term{kRequest, ast.NewTerm(ast.NewObject(req...))},
-		[2]*ast.Term{kRoute, ast.NewTerm(ast.NewObject(
-			[2]*ast.Term{kName, ast.StringTerm(in.RouteName)},
-			[2]*ast.Term{kPrefix, ast.StringTerm(in.RoutePrefix)},
-		))},
-		[2]*ast.Term{kSubject, ast.NewTerm(subj)},
-		[2]*ast.Term{kTimeNS, ast.NewTerm(ast.Number(strconv.FormatInt(in.TimeNS, 10)))},
-	), nil
-}
-
-func subjectValue(in *Input) (ast.Value, error) {
-	s := &in.Subject
 	claims := ast.Value(ast.NewObject())
-	if len(s.Claims) > 0 {
+	if s := &in.Subject; len(s.Claims) > 0 {
 		v, err := ast.InterfaceToValue(s.Claims)
 		if err != nil {
 			// The claim values are not named: they may be personal data.
@@ -103,19 +84,98 @@ func subjectValue(in *Input) (ast.Value, error) {
 		}
 		claims = v
 	}
-	return ast.NewObject(
+
+	b := newInputBuilder(in)
+	req := b.pairs(10)
+	req = append(req,
+		[2]*ast.Term{kMethod, commonTerm(in.Method)},
+		[2]*ast.Term{kHost, b.str(in.Host)},
+		[2]*ast.Term{kPath, b.str(in.Path)},
+		[2]*ast.Term{kSegments, b.term(b.strings(in.Segments))},
+		[2]*ast.Term{kQuery, b.term(b.multiMap(in.Query, nil))},
+		[2]*ast.Term{kHeaders, b.term(b.multiMap(in.Headers, e.creds))},
+		[2]*ast.Term{kBodyState, state},
+		[2]*ast.Term{kClientIP, b.str(in.ClientIP)},
+		[2]*ast.Term{kID, b.str(in.RequestID)},
+	)
+	if body != nil {
+		req = append(req, [2]*ast.Term{kBody, b.term(body)})
+	}
+	s := &in.Subject
+	subj := append(b.pairs(5),
 		[2]*ast.Term{kAuthenticated, ast.InternedTerm(s.Authenticated)},
-		[2]*ast.Term{kID, ast.StringTerm(s.ID)},
-		[2]*ast.Term{kRoles, ast.NewTerm(stringArray(s.Roles))},
-		[2]*ast.Term{kClaims, ast.NewTerm(claims)},
-		[2]*ast.Term{kMethod, ast.StringTerm(s.Method)},
-	), nil
+		[2]*ast.Term{kID, b.str(s.ID)},
+		[2]*ast.Term{kRoles, b.term(b.strings(s.Roles))},
+		[2]*ast.Term{kClaims, b.term(claims)},
+		[2]*ast.Term{kMethod, commonTerm(s.Method)},
+	)
+	route := append(b.pairs(2),
+		[2]*ast.Term{kName, b.str(in.RouteName)},
+		[2]*ast.Term{kPrefix, b.str(in.RoutePrefix)},
+	)
+	return ast.NewObject(append(b.pairs(4),
+		[2]*ast.Term{kRequest, b.term(ast.NewObject(req...))},
+		[2]*ast.Term{kRoute, b.term(ast.NewObject(route...))},
+		[2]*ast.Term{kSubject, b.term(ast.NewObject(subj...))},
+		[2]*ast.Term{kTimeNS, b.term(ast.Number(strconv.FormatInt(in.TimeNS, 10)))},
+	)...), nil
 }
 
-func stringArray(ss []string) *ast.Array {
-	ts := make([]*ast.Term, len(ss))
-	for i, s := range ss {
-		ts[i] = ast.StringTerm(s)
+// inputBuilder carves the terms, element lists and key/value pairs of one
+// input document out of three allocations sized for the request, instead
+// of one allocation per term. The document keeps them alive as a whole.
+type inputBuilder struct {
+	terms []ast.Term
+	elems []*ast.Term
+	kvs   [][2]*ast.Term
+}
+
+func newInputBuilder(in *Input) *inputBuilder {
+	lists := len(in.Segments) + len(in.Subject.Roles) + len(in.Query) + len(in.Headers)
+	return &inputBuilder{
+		// 18 fixed terms, one per list element, and at most two (name,
+		// list) per query or header name.
+		terms: make([]ast.Term, 0, 18+lists+2*(len(in.Query)+len(in.Headers))),
+		elems: make([]*ast.Term, 0, lists),
+		kvs:   make([][2]*ast.Term, 0, 21+len(in.Query)+len(in.Headers)),
+	}
+}
+
+func (b *inputBuilder) term(v ast.Value) *ast.Term {
+	if len(b.terms) == cap(b.terms) {
+		return ast.NewTerm(v) // estimate exceeded: never reallocate, terms are shared by pointer
+	}
+	b.terms = append(b.terms, ast.Term{Value: v})
+	return &b.terms[len(b.terms)-1]
+}
+
+func (b *inputBuilder) str(s string) *ast.Term { return b.term(ast.String(s)) }
+
+// list returns an empty slice with room for n elements; appending beyond n
+// reallocates instead of overwriting a neighbour.
+func (b *inputBuilder) list(n int) []*ast.Term {
+	if cap(b.elems)-len(b.elems) < n {
+		return make([]*ast.Term, 0, n)
+	}
+	l := b.elems[len(b.elems) : len(b.elems) : len(b.elems)+n]
+	b.elems = b.elems[:len(b.elems)+n]
+	return l
+}
+
+// pairs returns an empty slice with room for n key/value pairs.
+func (b *inputBuilder) pairs(n int) [][2]*ast.Term {
+	if cap(b.kvs)-len(b.kvs) < n {
+		return make([][2]*ast.Term, 0, n)
+	}
+	l := b.kvs[len(b.kvs) : len(b.kvs) : len(b.kvs)+n]
+	b.kvs = b.kvs[:len(b.kvs)+n]
+	return l
+}
+
+func (b *inputBuilder) strings(ss []string) *ast.Array {
+	ts := b.list(len(ss))
+	for _, s := range ss {
+		ts = append(ts, b.str(s))
 	}
 	return ast.NewArray(ts...)
 }
@@ -124,8 +184,8 @@ func stringArray(ss []string) *ast.Array {
 // keeping every value in order and skipping names in drop (lower-case,
 // compared case-insensitively). Lists are short: the quadratic grouping
 // costs less than a map.
-func multiMap(pairs [][2]string, drop []string) ast.Object {
-	obj := ast.NewObjectWithCapacity(len(pairs))
+func (b *inputBuilder) multiMap(pairs [][2]string, drop []string) ast.Object {
+	kvs := b.pairs(len(pairs))
 next:
 	for i, p := range pairs {
 		name := p[0]
@@ -145,14 +205,13 @@ next:
 				n++
 			}
 		}
-		vals := make([]*ast.Term, 0, n)
-		vals = append(vals, ast.StringTerm(p[1]))
+		vals := append(b.list(n), b.str(p[1]))
 		for _, q := range pairs[i+1:] {
 			if q[0] == name {
-				vals = append(vals, ast.StringTerm(q[1]))
+				vals = append(vals, b.str(q[1]))
 			}
 		}
-		obj.Insert(ast.StringTerm(name), ast.NewTerm(ast.NewArray(vals...)))
+		kvs = append(kvs, [2]*ast.Term{b.str(name), b.term(ast.NewArray(vals...))})
 	}
-	return obj
+	return ast.NewObject(kvs...)
 }

@@ -47,6 +47,15 @@ func (e *Engine) readSources() ([]source, error) {
 		if err != nil {
 			return err
 		}
+		if p != root && strings.HasPrefix(d.Name(), ".") {
+			// Hidden: editor files, and the ..data / ..<timestamp>
+			// directories of a Kubernetes ConfigMap volume, whose files
+			// also appear as symlinks at the top.
+			if d.IsDir() {
+				return fs.SkipDir
+			}
+			return nil
+		}
 		if d.IsDir() || !isPolicyFile(d.Name()) {
 			return nil
 		}
@@ -160,6 +169,12 @@ func readsBody(x any) bool {
 				return true
 			}
 			if string(s) != want {
+				// body_state is only meaningful if the gateway read the
+				// body to classify it: it counts as reading the body.
+				if i == 1 && string(s) == "body_state" {
+					found = true
+					return true
+				}
 				return false
 			}
 		}

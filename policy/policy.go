@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/metrics"
 	"github.com/open-policy-agent/opa/v1/rego"
 	"github.com/open-policy-agent/opa/v1/topdown"
 	"go.uber.org/zap"
@@ -72,7 +73,8 @@ const (
 // Config is the `policy` section of veil.yaml.
 type Config struct {
 	// Dir holds the *.rego files, searched recursively; *_test.rego files
-	// are excluded. Default "./rego". With Options.FS, Dir is a path inside
+	// and hidden files and directories (name starting with ".") are
+	// excluded. Default "./rego". With Options.FS, Dir is a path inside
 	// that FS (default ".").
 	Dir string `yaml:"dir"`
 	// Query is the decision query. Default "data.veil.decision".
@@ -216,7 +218,9 @@ func New(cfg Config, opts Options) (*Engine, error) {
 	}
 	e.creds = append(e.creds, alwaysDropped...)
 	for _, h := range opts.CredentialHeaders {
-		e.creds = append(e.creds, strings.ToLower(h))
+		if h != "" {
+			e.creds = append(e.creds, strings.ToLower(h))
+		}
 	}
 	rev, err := e.load(context.Background())
 	if err != nil {
@@ -232,9 +236,11 @@ func New(cfg Config, opts Options) (*Engine, error) {
 func (e *Engine) Revision() string { return e.cur.Load().id }
 
 // ReadsBody reports whether the current revision may read
-// input.request.body: true if any module refers to input,
-// input.request or input.request.body (or below), or reaches into input or
-// input.request with a non-constant key.
+// input.request.body or input.request.body_state: true if any module
+// refers to input, input.request, input.request.body (or below) or
+// input.request.body_state, or reaches into input or input.request with a
+// non-constant key. The gateway reads and classifies the request body only
+// then (body_state needs the body read to be truthful).
 func (e *Engine) ReadsBody() bool { return e.cur.Load().readsBody }
 
 // Reload recompiles the policies. On failure the current revision keeps
@@ -243,13 +249,11 @@ func (e *Engine) ReadsBody() bool { return e.cur.Load().readsBody }
 func (e *Engine) Reload() error {
 	e.reloadMu.Lock()
 	defer e.reloadMu.Unlock()
-	rev, err := e.load(context.Background())
+	rev, err := e.load(context.Background()) // the current one when unchanged
 	if err != nil {
 		return err
 	}
-	if rev.id != e.cur.Load().id {
-		e.cur.Store(rev)
-	}
+	e.cur.Store(rev)
 	return nil
 }
 
@@ -269,7 +273,13 @@ func (e *Engine) Explain(ctx context.Context, in *Input, w io.Writer) (*Decision
 	return d, err
 }
 
+// evalNoMetrics spares each evaluation a metrics registry nobody reads.
+var evalNoMetrics = rego.EvalMetrics(metrics.NoOp())
+
 func (e *Engine) decide(ctx context.Context, in *Input, tracer *topdown.BufferTracer) (*Decision, error) {
+	if in == nil {
+		return nil, fmt.Errorf("%w: nil input", ErrEvaluation)
+	}
 	rev := e.cur.Load()
 	input, err := e.buildInput(in, rev.readsBody)
 	if err != nil {
@@ -285,7 +295,7 @@ func (e *Engine) decide(ctx context.Context, in *Input, tracer *topdown.BufferTr
 	if tracer != nil {
 		rs, err = rev.pq.Eval(ctx, rego.EvalParsedInput(input), rego.EvalQueryTracer(tracer))
 	} else {
-		rs, err = rev.pq.Eval(ctx, rego.EvalParsedInput(input))
+		rs, err = rev.pq.Eval(ctx, rego.EvalParsedInput(input), evalNoMetrics)
 	}
 	if err != nil {
 		return nil, evalError(ctx, err, tracer != nil)

@@ -28,7 +28,7 @@ func BenchmarkDecide(b *testing.B) {
 
 // BenchmarkDecideBody adds a 1 KiB body that the policy reads.
 func BenchmarkDecideBody(b *testing.B) {
-	e, _, _ := newEngine(b, decisionPolicy(`{"allow": count(input.request.body.customers) < 100}`), Options{})
+	e, _, _ := newEngine(b, decisionPolicy(`{"allow": count(input.request.body.customers) < 100}`), Options{Timeout: time.Second})
 	in := supportInput()
 	in.Method, in.BodyState = "POST", BodyParsed
 	in.Body = []byte(`{"customers": [` +

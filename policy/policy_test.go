@@ -138,14 +138,14 @@ func TestInvalidDecisions(t *testing.T) {
 		{"status fraction", `{"allow": false, "status": 403.5}`, "status must be an integer within 400..499"},
 		{"reason not string", `{"allow": false, "reason": 7}`, "reason must be a string, got number"},
 		{"transforms not array", `{"allow": true, "response_transforms": {"path": "$.a", "action": "redact"}}`, "response_transforms must be an array, got object"},
-		{"rule not object", `{"allow": true, "request_transforms": ["$.a"]}`, "request_transforms[0] must be an object, got string"},
-		{"path not string", `{"allow": true, "response_transforms": [{"path": 1, "action": "redact"}]}`, "response_transforms[0].path must be a string, got number"},
-		{"path missing", `{"allow": true, "response_transforms": [{"path": "$.a", "action": "redact"}, {"action": "redact"}]}`, "response_transforms[1].path must be a non-empty string"},
-		{"action not string", `{"allow": true, "response_transforms": [{"path": "$.a", "action": ["redact"]}]}`, "response_transforms[0].action must be a string, got array"},
-		{"action missing", `{"allow": true, "response_transforms": [{"path": "$.a"}]}`, "response_transforms[0].action must be a non-empty string"},
-		{"where not object", `{"allow": true, "response_transforms": [{"path": "$.a", "action": "redact", "where": "x"}]}`, "response_transforms[0].where must be an object, got string"},
-		{"where unknown key", `{"allow": true, "response_transforms": [{"path": "$.a", "action": "redact", "where": {"feild": "a", "op": "exists"}}]}`, `response_transforms[0].where: unknown key "feild"`},
-		{"where op not string", `{"allow": true, "response_transforms": [{"path": "$.a", "action": "redact", "where": {"field": "a", "op": 1}}]}`, "response_transforms[0].where.op must be a string, got number"},
+		{"rule not object", `{"allow": true, "request_transforms": ["$.a"]}`, "request_transforms: rule 0: must be an object"},
+		{"path not string", `{"allow": true, "response_transforms": [{"path": 1, "action": "redact"}]}`, "response_transforms: rule 0: path must be a string"},
+		{"path missing", `{"allow": true, "response_transforms": [{"path": "$.a", "action": "redact"}, {"action": "redact"}]}`, "response_transforms: rule 1: path is required"},
+		{"action not string", `{"allow": true, "response_transforms": [{"path": "$.a", "action": ["redact"]}]}`, "response_transforms: rule 0: action must be a string"},
+		{"action missing", `{"allow": true, "response_transforms": [{"path": "$.a"}]}`, "response_transforms: rule 0 ($.a): action is required"},
+		{"where not object", `{"allow": true, "response_transforms": [{"path": "$.a", "action": "redact", "where": "x"}]}`, "response_transforms: rule 0: where must be an object with field, op and value"},
+		{"where unknown key", `{"allow": true, "response_transforms": [{"path": "$.a", "action": "redact", "where": {"feild": "a", "op": "exists"}}]}`, `response_transforms: rule 0: where: unknown key "feild" (accepted: field, op, value)`},
+		{"where op not string", `{"allow": true, "response_transforms": [{"path": "$.a", "action": "redact", "where": {"field": "a", "op": 1}}]}`, "response_transforms: rule 0: where.op must be a string"},
 		{"audit not object", `{"allow": true, "audit": "x"}`, "audit must be an object, got string"},
 		{"audit record_ids not string", `{"allow": true, "audit": {"record_ids": ["$.id"]}}`, "audit.record_ids must be a string, got array"},
 		{"audit path not string", `{"allow": true, "audit": {"path": 1}}`, "audit.path must be a string, got number"},
@@ -340,6 +340,7 @@ r if input.request.method == "GET"`, false},
 		{"headers and query", `decision := {"allow": input.request.headers.accept[0] == input.request.query.a[0]}`, false},
 		{"body field", `decision := {"allow": input.request.body.amount < 10}`, true},
 		{"whole body", `decision := {"allow": is_object(input.request.body)}`, true},
+		{"body_state only", `decision := {"allow": input.request.body_state == "parsed"}`, true},
 		{"whole request", `decision := {"allow": true, "reason": json.marshal(input.request)}`, true},
 		{"whole input", `decision := {"allow": true, "reason": json.marshal(input)}`, true},
 		{"input passed to a function", `decision := {"allow": f(input)}
@@ -380,6 +381,9 @@ func TestRevision(t *testing.T) {
 	writeFiles(t, dir, map[string]string{
 		"veil_test.rego": "package veil\n\ntest_x if true\n",
 		"notes.md":       "hello",
+		// A ConfigMap volume's hidden copies and editor leftovers.
+		"..2026_11_22/veil.rego": "package veil\n\ndecision := {\"allow\": false}\n",
+		".#veil.rego":            "package veil\n\nbroken {\n",
 	})
 	if err := e1.Reload(); err != nil || e1.Revision() != rev {
 		t.Fatalf("Reload = %v, revision %s; want nil, %s", err, e1.Revision(), rev)
@@ -593,8 +597,8 @@ func TestCRMPolicy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e.ReadsBody() {
-		t.Fatal("the CRM policy reads only body_state; ReadsBody = true")
+	if !e.ReadsBody() {
+		t.Fatal("the CRM policy reads body_state: the gateway must read the body to classify it; ReadsBody = false")
 	}
 	tests := []struct {
 		name    string
@@ -630,5 +634,88 @@ func TestCRMPolicy(t *testing.T) {
 				t.Fatalf("audit path = %q", d.Audit.Path)
 			}
 		})
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	t.Parallel()
+	fsys := fstest.MapFS{"veil.rego": {Data: []byte("package veil\n\ndecision := {\"allow\": true}\n")}}
+	e, err := New(Config{}, Options{FS: fsys, CredentialHeaders: []string{"", "X-Token"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.cfg.Dir != "." || e.cfg.Query != "data.veil.decision" || e.timeout != 50*time.Millisecond || e.maxDepth != 128 {
+		t.Fatalf("defaults: dir %q query %q timeout %v depth %d", e.cfg.Dir, e.cfg.Query, e.timeout, e.maxDepth)
+	}
+	if want := []string{"authorization", "cookie", "proxy-authorization", "x-api-key", "x-token"}; !reflect.DeepEqual(e.creds, want) {
+		t.Fatalf("credential headers %q, want %q", e.creds, want)
+	}
+	if _, err := New(Config{Dir: filepath.Join(t.TempDir(), "missing")}, Options{}); !errors.Is(err, ErrCompile) {
+		t.Fatalf("New on a missing dir = %v, want ErrCompile", err)
+	}
+}
+
+func TestDecideDuringReload(t *testing.T) {
+	t.Parallel()
+	allowSrc := map[string]string{"veil.rego": "package veil\n\ndecision := {\"allow\": true}\n"}
+	denySrc := map[string]string{"veil.rego": "package veil\n\ndecision := {\"allow\": false}\n"}
+	e, dir, _ := newEngine(t, allowSrc, Options{})
+	allowRev := e.Revision()
+	writeFiles(t, dir, denySrc)
+	if err := e.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	denyRev := e.Revision()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	errs := make(chan error, 4)
+	for range 4 {
+		go func() {
+			var err error
+			for i := 0; err == nil && ctx.Err() == nil && i < 5000; i++ {
+				d, derr := e.Decide(context.Background(), supportInput())
+				switch {
+				case derr != nil:
+					err = derr
+				case d.Revision == allowRev && !d.Allow, d.Revision == denyRev && d.Allow:
+					err = fmt.Errorf("decision %+v does not match its revision", d)
+				case d.Revision != allowRev && d.Revision != denyRev:
+					err = fmt.Errorf("unknown revision %s", d.Revision)
+				}
+			}
+			errs <- err
+		}()
+	}
+	for i := range 20 {
+		src := allowSrc
+		if i%2 == 1 {
+			src = denySrc
+		}
+		writeFiles(t, dir, src)
+		if err := e.Reload(); err != nil {
+			t.Error(err)
+		}
+	}
+	cancel()
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if e.Revision() != denyRev {
+		t.Fatalf("final revision %s, want %s", e.Revision(), denyRev)
+	}
+}
+
+func TestExplainOnError(t *testing.T) {
+	t.Parallel()
+	e, _, _ := newEngine(t, decisionPolicy(`{"allow": "maybe"}`), Options{})
+	var buf bytes.Buffer
+	_, err := e.Explain(context.Background(), supportInput(), &buf)
+	if !errors.Is(err, ErrInvalidDecision) {
+		t.Fatalf("Explain error = %v, want ErrInvalidDecision", err)
+	}
+	if !strings.Contains(buf.String(), "Exit data.veil.decision") {
+		t.Fatalf("no trace written on error:\n%s", buf.String())
 	}
 }

@@ -9,8 +9,8 @@ package veil.crm
 
 import data.veil.lib
 
-# endpoints are the CRM resources this policy knows, as lib.endpoint
-# templates joined with "/", with the JSONPath of their record ids.
+# endpoints are the CRM resources this policy knows (lib.endpoint
+# templates), with the JSONPath of their record ids.
 endpoints := {
 	"customers": "$.customers[*].id",
 	"customers/{id}": "$.id",
@@ -20,26 +20,37 @@ endpoints := {
 	"tickets/{id}": "$.id",
 }
 
-endpoint := concat("/", lib.endpoint)
+endpoint := lib.endpoint
 
 # known holds for the endpoints above. (A separate rule: "not
 # endpoints[endpoint]" would be undefined, not true, when endpoint is.)
 known if endpoints[endpoint]
 
-audit(purpose, role) := lib.audit(lib.endpoint, endpoints[endpoint], purpose, role)
+# record_ids is where the response holds the records it discloses: a POST
+# to a collection answers with the created record itself.
+record_ids := "$.id" if {
+	input.request.method == "POST"
+	count(lib.resource) == 1
+} else := endpoints[endpoint]
+
+# audit_path is the path template the audit logs ("/crm/customers/{id}").
+audit_path := concat("", [lib.route_root, "/", endpoint])
 
 # decision is always defined for a CRM request.
 decision := lib.deny(404, "unknown CRM resource") if {
 	not known
-} else := admin if {
-	lib.has_role("admin")
-} else := sales if {
-	lib.has_role("sales")
-} else := support if {
-	lib.has_role("support")
-} else := analyst if {
-	lib.has_role("analyst")
-} else := lib.deny(403, "sales may read the CRM and create customers they own") if {
+} else := {
+	"allow": true,
+	"request_transforms": [],
+	"response_transforms": view,
+	"audit": {
+		"record_ids": record_ids,
+		"path": audit_path,
+		"tags": {"purpose": purposes[role], "role": role},
+	},
+} if {
+	is_string(role)
+} else := lib.deny(403, "sales may read customers and deals and create customers they own") if {
 	lib.has_role("sales")
 } else := lib.deny(403, "support may read the CRM and open tickets") if {
 	lib.has_role("support")
@@ -47,13 +58,44 @@ decision := lib.deny(404, "unknown CRM resource") if {
 	lib.has_role("analyst")
 } else := lib.deny(403, "no CRM role")
 
+# --- who may do what ----------------------------------------------------------
+
+# role is the first of the subject's roles, in the order admin, sales,
+# support, analyst, that permits the request; view is what it sees.
+role := "admin" if {
+	lib.has_role("admin")
+	admin_may
+} else := "sales" if {
+	lib.has_role("sales")
+	sales_may
+} else := "support" if {
+	lib.has_role("support")
+	support_may
+} else := "analyst" if {
+	lib.has_role("analyst")
+	lib.is_read
+}
+
+purposes := {
+	"admin": "administration",
+	"sales": "sales",
+	"support": "customer_support",
+	"analyst": "analytics",
+}
+
+view := [] if role == "admin"
+
+view := sales_view if role == "sales"
+
+view := support_view if role == "support"
+
+view := analyst_view if role == "analyst"
+
 # --- admin: everything in full, every method --------------------------------
 
-admin := lib.allow([], audit("administration", "admin")) if {
-	lib.is_read
-} else := lib.allow([], audit("administration", "admin")) if {
-	lib.is_write
-}
+admin_may if lib.is_read
+
+admin_may if lib.is_write
 
 # --- sales: own accounts in full, nothing of other reps' accounts -----------
 #
@@ -68,25 +110,25 @@ admin := lib.allow([], audit("administration", "admin")) if {
 # Updates and deletes are refused: the request does not say who owns the
 # record, and a write cannot be undone by masking its response.
 
-sales_list_view(path) := lib.unless_owned(path, "owner_id", "redact")
+sales_may if {
+	lib.is_read
+	endpoint in {"customers", "customers/{id}", "deals", "deals/{id}"}
+}
 
-sales_record_view := lib.unless_owned("$", "owner_id", "mask")
-
-sales := lib.allow(sales_list_view("$.customers[*]"), audit("sales", "sales")) if {
-	lib.is_read
-	endpoint == "customers"
-} else := lib.allow(sales_list_view("$.deals[*]"), audit("sales", "sales")) if {
-	lib.is_read
-	endpoint == "deals"
-} else := lib.allow(sales_record_view, audit("sales", "sales")) if {
-	lib.is_read
-	endpoint in {"customers/{id}", "deals/{id}"}
-} else := lib.allow(sales_record_view, audit("sales", "sales")) if {
+sales_may if {
 	# New customers are created for oneself only.
 	input.request.method == "POST"
 	endpoint == "customers"
 	input.request.body.owner_id == input.subject.id
 }
+
+sales_view := lib.unless_owned("$.customers[*]", "owner_id", "redact") if {
+	lib.is_read
+	endpoint == "customers"
+} else := lib.unless_owned("$.deals[*]", "owner_id", "redact") if {
+	lib.is_read
+	endpoint == "deals"
+} else := lib.unless_owned("$", "owner_id", "mask")
 
 # --- support: the whole CRM with contact data masked; may open tickets ------
 
@@ -99,9 +141,9 @@ support_view := [
 	{"path": "$..notes", "action": "redact"},
 ]
 
-support := lib.allow(support_view, audit("customer_support", "support")) if {
-	lib.is_read
-} else := lib.allow(support_view, audit("customer_support", "support")) if {
+support_may if lib.is_read
+
+support_may if {
 	input.request.method == "POST"
 	endpoint == "tickets"
 }
@@ -126,7 +168,3 @@ analyst_view := [
 	{"path": "$..date_of_birth", "action": "generalize", "date": "year"},
 	{"path": "$..address.zip", "action": "generalize", "keep_first": 2},
 ]
-
-analyst := lib.allow(analyst_view, audit("analytics", "analyst")) if {
-	lib.is_read
-}

@@ -110,7 +110,7 @@ test_support_keeps_card_last4 if {
 test_support_opens_tickets if {
 	d := decide(write("POST", ["tickets"], support, {"customer_id": "c-0001", "subject": "s", "body": "b"}))
 	d.allow == true
-	d.audit.path == "/crm/tickets"
+	d.audit == {"record_ids": "$.id", "path": "/crm/tickets", "tags": {"purpose": "customer_support", "role": "support"}}
 	has_rule(d, {"path": "$..notes", "action": "redact"})
 }
 
@@ -165,13 +165,14 @@ test_sales_where_value_is_the_subject if {
 
 test_sales_no_tickets if {
 	d := decide(req("GET", ["tickets"], sales))
-	d == {"allow": false, "status": 403, "reason": "sales may read the CRM and create customers they own"}
+	d == {"allow": false, "status": 403, "reason": "sales may read customers and deals and create customers they own"}
 }
 
 test_sales_creates_own_customers_only if {
 	ok := decide(write("POST", ["customers"], sales, {"name": "New Co", "owner_id": "u-17"}))
 	ok.allow == true
 	ok.audit.path == "/crm/customers"
+	ok.audit.record_ids == "$.id"
 	has_rule(ok, {"path": "$", "where": {"field": "owner_id", "op": "!=", "value": "u-17"}, "action": "mask"})
 	decide(write("POST", ["customers"], sales, {"name": "New Co", "owner_id": "u-18"})).allow == false
 	decide(write("POST", ["customers"], sales, {"name": "New Co"})).allow == false

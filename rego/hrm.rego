@@ -9,31 +9,44 @@ package veil.hrm
 
 import data.veil.lib
 
-# endpoints are the HRM resources this policy knows, as lib.endpoint
-# templates joined with "/", with the JSONPath of their record ids.
+# endpoints are the HRM resources this policy knows (lib.endpoint
+# templates), with the JSONPath of their record ids.
 endpoints := {
 	"employees": "$.employees[*].id",
 	"employees/{id}": "$.id",
 	"employees/{id}/reviews": "$.employee_id",
 }
 
-endpoint := concat("/", lib.endpoint)
+endpoint := lib.endpoint
 
 # known holds for the endpoints above. (A separate rule: "not
 # endpoints[endpoint]" would be undefined, not true, when endpoint is.)
 known if endpoints[endpoint]
 
-audit(purpose, role) := lib.audit(lib.endpoint, endpoints[endpoint], purpose, role)
+# record_ids is where the response holds the records it discloses: a POST
+# to a collection answers with the created record itself.
+record_ids := "$.id" if {
+	input.request.method == "POST"
+	count(lib.resource) == 1
+} else := endpoints[endpoint]
+
+# audit_path is the path template the audit logs ("/hrm/employees/{id}").
+audit_path := concat("", [lib.route_root, "/", endpoint])
 
 # decision is always defined for an HRM request.
 decision := lib.deny(404, "unknown HRM resource") if {
 	not known
-} else := admin if {
-	lib.has_role("admin")
-} else := hr_manager if {
-	lib.has_role("hr_manager")
-} else := analyst if {
-	lib.has_role("analyst")
+} else := {
+	"allow": true,
+	"request_transforms": [],
+	"response_transforms": view,
+	"audit": {
+		"record_ids": record_ids,
+		"path": audit_path,
+		"tags": {"purpose": purposes[role], "role": role},
+	},
+} if {
+	is_string(role)
 } else := lib.deny(403, "reviews are only served within the employee record") if {
 	lib.has_role("hr_manager")
 	endpoint == "employees/{id}/reviews"
@@ -43,13 +56,38 @@ decision := lib.deny(404, "unknown HRM resource") if {
 	lib.has_role("analyst")
 } else := lib.deny(403, "no HRM role")
 
+# --- who may do what ----------------------------------------------------------
+
+# role is the first of the subject's roles, in the order admin,
+# hr_manager, analyst, that permits the request; view is what it sees.
+role := "admin" if {
+	lib.has_role("admin")
+	admin_may
+} else := "hr_manager" if {
+	lib.has_role("hr_manager")
+	hr_may
+} else := "analyst" if {
+	lib.has_role("analyst")
+	lib.is_read
+}
+
+purposes := {
+	"admin": "administration",
+	"hr_manager": "hr_management",
+	"analyst": "analytics",
+}
+
+view := [] if role == "admin"
+
+view := hr_view if role == "hr_manager"
+
+view := analyst_view if role == "analyst"
+
 # --- admin: everything in full, every method --------------------------------
 
-admin := lib.allow([], audit("administration", "admin")) if {
-	lib.is_read
-} else := lib.allow([], audit("administration", "admin")) if {
-	lib.is_write
-}
+admin_may if lib.is_read
+
+admin_may if lib.is_write
 
 # --- hr_manager: own reports in full, others without protected fields -------
 #
@@ -67,31 +105,42 @@ admin := lib.allow([], audit("administration", "admin")) if {
 # The reviews endpoint carries no manager_id, so it is not served to HR
 # managers: reviews come with the employee record instead.
 
-hr_protected := ["salary", "bank_account", "national_id", "performance_reviews", "date_of_birth", "address"]
-
-hr_directory_view := [{"path": sprintf("$.employees[*].%s", [f]), "action": "redact"} | some f in hr_protected]
+hr_directory_view := [
+	{"path": "$.employees[*].salary", "action": "redact"},
+	{"path": "$.employees[*].bank_account", "action": "redact"},
+	{"path": "$.employees[*].national_id", "action": "redact"},
+	{"path": "$.employees[*].performance_reviews", "action": "redact"},
+	{"path": "$.employees[*].date_of_birth", "action": "redact"},
+	{"path": "$.employees[*].address", "action": "redact"},
+]
 
 hr_reports_view := lib.unless_owned("$.employees[*]", "manager_id", "redact")
 
 hr_record_view := lib.unless_owned("$", "manager_id", "mask")
 
-hr_manager := lib.allow(hr_reports_view, audit("hr_management", "hr_manager")) if {
+hr_may if {
 	lib.is_read
-	endpoint == "employees"
-	lib.query_is("manager_id", input.subject.id)
-} else := lib.allow(hr_directory_view, audit("hr_management", "hr_manager")) if {
-	lib.is_read
-	endpoint == "employees"
-} else := lib.allow(hr_record_view, audit("hr_management", "hr_manager")) if {
-	lib.is_read
-	endpoint == "employees/{id}"
-} else := lib.allow(hr_record_view, audit("hr_management", "hr_manager")) if {
+	endpoint in {"employees", "employees/{id}"}
+}
+
+hr_may if {
 	input.request.method == "POST"
 	endpoint == "employees"
-} else := lib.allow(hr_record_view, audit("hr_management", "hr_manager")) if {
+}
+
+hr_may if {
 	input.request.method in {"PUT", "PATCH"}
 	endpoint == "employees/{id}"
 }
+
+hr_view := hr_reports_view if {
+	lib.is_read
+	endpoint == "employees"
+	lib.query_is("manager_id", input.subject.id)
+} else := hr_directory_view if {
+	lib.is_read
+	endpoint == "employees"
+} else := hr_record_view
 
 # --- analyst: read only, pseudonymous and generalised ------------------------
 
@@ -110,7 +159,3 @@ analyst_view := [
 	{"path": "$..salary", "action": "generalize", "bucket": 10000},
 	{"path": "$..address.zip", "action": "generalize", "keep_first": 2},
 ]
-
-analyst := lib.allow(analyst_view, audit("analytics", "analyst")) if {
-	lib.is_read
-}

@@ -108,6 +108,7 @@ test_hr_single_record_masked_unless_report if {
 test_hr_writes_employees if {
 	p := decide(write("POST", ["employees"], hr, {"name": "New Hire", "manager_id": "e-0007"}))
 	p.allow == true
+	p.audit.record_ids == "$.id"
 	has_rule(p, {"path": "$", "where": {"field": "manager_id", "op": "!=", "value": "e-0007"}, "action": "mask"})
 	every m in ["PUT", "PATCH"] {
 		u := decide(write(m, ["employees", "e-0100"], hr, {"title": "Lead"}))

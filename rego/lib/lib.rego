@@ -78,7 +78,7 @@ prefix_segments := split(prefix, "/") if prefix != ""
 
 prefix_segments := [] if prefix == ""
 
-prefix := trim(object.get(input, ["route", "prefix"], ""), "/")
+prefix := trim(object.get(input.route, "prefix", ""), "/")
 
 # resource is the path below the route prefix, as segments
 # (/crm/customers/c-0001 -> ["customers", "c-0001"]). Undefined when the
@@ -98,30 +98,18 @@ query_is(name, value) if input.request.query[name] == [value]
 # (never a value from the request).
 deny(status, reason) := {"allow": false, "status": status, "reason": reason}
 
-# allow(response, audit) permits the request with the given response
-# transforms and audit fields; request bodies pass unchanged.
-allow(response, audit) := {
-	"allow": true,
-	"request_transforms": [],
-	"response_transforms": response,
-	"audit": audit,
-}
+# route_root is the route prefix without its trailing slash ("/crm").
+route_root := concat("", ["/", prefix]) if prefix != ""
 
-# audit(template, record_ids, purpose, role) builds the audit object; the
-# path is the route prefix followed by template, e.g. ["customers", "{id}"]
-# -> "/crm/customers/{id}", so record ids never land in the audit path.
-audit(template, record_ids, purpose, role) := {
-	"record_ids": record_ids,
-	"path": concat("/", array.concat(array.concat([""], prefix_segments), template)),
-	"tags": {"purpose": purpose, "role": role},
-}
+route_root := "" if prefix == ""
 
-# endpoint turns resource into a template: ids become "{id}".
-endpoint := [resource[0]] if count(resource) == 1
+# endpoint names the resource as a template: ids become "{id}"
+# ("customers", "customers/{id}", "employees/{id}/reviews").
+endpoint := resource[0] if count(resource) == 1
 
-endpoint := [resource[0], "{id}"] if count(resource) == 2
+endpoint := concat("", [resource[0], "/{id}"]) if count(resource) == 2
 
-endpoint := [resource[0], "{id}", resource[2]] if count(resource) == 3
+endpoint := concat("", [resource[0], "/{id}/", resource[2]]) if count(resource) == 3
 
 # --- rule builders ----------------------------------------------------------
 

@@ -1,0 +1,321 @@
+package roleviews
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/open-policy-agent/opa/v1/rego"
+	"github.com/veilgw/veil/demo"
+	"github.com/veilgw/veil/transforms"
+	"github.com/veilgw/veil/vault"
+)
+
+// viewEnv is the shipped policies, the transforms engine and the demo
+// upstreams: the parts of the gateway that decide what each role sees.
+type viewEnv struct {
+	pq   rego.PreparedEvalQuery
+	keys vault.Keyring
+	up   *demo.Upstreams
+}
+
+func newViewEnv(t *testing.T) *viewEnv {
+	t.Helper()
+	up, err := demo.StartUpstreams("127.0.0.1:0", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = up.Close() })
+	keys, err := vault.NewMemory("pii")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &viewEnv{pq: prepare(t), keys: keys, up: up}
+}
+
+// view asks the policy about GET path (with its route prefix, e.g.
+// "/crm/customers?limit=1000") for subject id with role, fetches the
+// upstream body over loopback and applies the response transforms. It
+// returns the upstream body, the body the client would get and the record
+// ids the audit would log.
+func (e *viewEnv) view(t *testing.T, id, role, path string) (upstream, out []byte, recordIDs []string) {
+	t.Helper()
+	u, err := url.Parse(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	segs := strings.Split(strings.Trim(u.Path, "/"), "/")
+	query := map[string]any{}
+	for k, vs := range u.Query() {
+		query[k] = toAny(vs)
+	}
+	d := decide(t, e.pq, map[string]any{
+		"request": map[string]any{
+			"method": "GET", "path": u.Path, "segments": toAny(segs), "query": query,
+			"headers": map[string]any{}, "body_state": "absent",
+		},
+		"route":   map[string]any{"name": segs[0], "prefix": "/" + segs[0] + "/"},
+		"subject": map[string]any{"authenticated": true, "id": id, "roles": []any{role}, "claims": map[string]any{}},
+	})
+	if d["allow"] != true {
+		t.Fatalf("%s GET %s denied: %v", role, path, d)
+	}
+	rules, err := transforms.ParseRules(d["response_transforms"])
+	if err != nil {
+		t.Fatalf("decoding the rules: %v", err)
+	}
+	audit := d["audit"].(map[string]any)
+	prog, err := transforms.Compile(rules, transforms.Options{Keys: e.keys, RecordIDs: audit["record_ids"].(string)})
+	if err != nil {
+		t.Fatalf("compiling the rules of %s: %v", role, err)
+	}
+	addr := e.up.CRMAddr()
+	if segs[0] == "hrm" {
+		addr = e.up.HRMAddr()
+	}
+	upstreamPath := strings.TrimPrefix(path, "/"+segs[0])
+	resp, err := (&http.Client{Timeout: 5 * time.Second}).Get("http://" + addr + upstreamPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if upstream, err = io.ReadAll(resp.Body); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("upstream %s: %d %v", upstreamPath, resp.StatusCode, err)
+	}
+	var res transforms.Result
+	if out, err = prog.Rewrite(nil, upstream, &res); err != nil {
+		t.Fatalf("rewrite: %v", err)
+	}
+	if !json.Valid(out) {
+		t.Fatalf("rewritten body is not JSON: %s", out)
+	}
+	return upstream, out, res.RecordIDs
+}
+
+// leaves returns the text of every scalar in a JSON document (strings
+// unquoted, numbers as written).
+func leaves(t *testing.T, doc []byte) map[string]bool {
+	t.Helper()
+	dec := json.NewDecoder(bytes.NewReader(doc))
+	dec.UseNumber()
+	out := map[string]bool{}
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			return out
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch v := tok.(type) {
+		case string:
+			out[v] = true
+		case json.Number:
+			out[v.String()] = true
+		}
+	}
+}
+
+// body is a rewritten response body and its scalar values.
+type body struct {
+	text   []byte
+	values map[string]bool
+}
+
+func newBody(t *testing.T, text []byte) body { return body{text, leaves(t, text)} }
+
+// assertHidden fails when a value appears in out, as a whole JSON value
+// or, for values of 8 characters or more, anywhere in the text.
+func assertHidden(t *testing.T, b body, what string, values ...string) {
+	t.Helper()
+	out, l := b.text, b.values
+	for _, v := range values {
+		if v == "" {
+			continue
+		}
+		if l[v] || (len(v) >= 8 && bytes.Contains(out, []byte(v))) {
+			t.Errorf("%s leaked", what)
+			return
+		}
+	}
+}
+
+func assertShown(t *testing.T, b body, what string, values ...string) {
+	t.Helper()
+	l := b.values
+	for _, v := range values {
+		if !l[v] {
+			t.Errorf("%s missing from the view", what)
+			return
+		}
+	}
+}
+
+// TestRoleViews runs the shipped policies against the demo data through
+// the real transforms engine: each role sees what the policy promises and
+// nothing else.
+func TestRoleViews(t *testing.T) {
+	t.Parallel()
+	e := newViewEnv(t)
+	customers := e.up.CRM.Customers()
+	employees := e.up.HRM.Employees()
+	deals := e.up.CRM.Deals()
+
+	t.Run("admin sees the upstream unchanged", func(t *testing.T) {
+		for _, p := range []string{"/crm/customers?limit=1000", "/hrm/employees/e-0042", "/crm/deals"} {
+			in, out, _ := e.view(t, "u-01", "admin", p)
+			if !bytes.Equal(in, out) {
+				t.Errorf("%s changed", p)
+			}
+		}
+	})
+
+	t.Run("support", func(t *testing.T) {
+		_, text, ids := e.view(t, "u-03", "support", "/crm/customers?limit=1000")
+		out := newBody(t, text)
+		for _, c := range customers {
+			assertHidden(t, out, "support: ssn/email/phone/national id/birth date/notes of "+c.ID, c.SSN, c.Email, c.Phone, c.NationalID, c.DateOfBirth, c.Notes)
+			assertShown(t, out, "support: card_last4, name and masked ssn of "+c.ID, c.CardLast4, c.Name, "***-**-"+c.SSN[7:])
+			at := strings.IndexByte(c.Email, '@')
+			if !bytes.Contains(out.text, []byte(`@`+c.Email[at+1:]+`"`)) {
+				t.Errorf("support: email domain of %s not kept", c.ID)
+			}
+		}
+		if len(ids) != 100 || ids[0] != `"c-0001"` {
+			t.Errorf("record ids %d %v", len(ids), ids[:min(3, len(ids))])
+		}
+	})
+
+	t.Run("sales list keeps only own accounts", func(t *testing.T) {
+		_, text, ids := e.view(t, "u-17", "sales", "/crm/customers?limit=1000")
+		out := newBody(t, text)
+		var l struct {
+			Customers []demo.Customer `json:"customers"`
+		}
+		if err := json.Unmarshal(text, &l); err != nil {
+			t.Fatal(err)
+		}
+		var want []demo.Customer
+		for _, c := range customers {
+			if c.OwnerID == "u-17" {
+				want = append(want, c)
+			} else {
+				assertHidden(t, out, "sales: another rep's customer "+c.ID, c.SSN, c.Email, c.Phone, c.NationalID, c.Notes, c.ID)
+			}
+		}
+		if !slices.Equal(l.Customers, want) {
+			t.Errorf("sales sees %d customers, want its %d in full", len(l.Customers), len(want))
+		}
+		var wantIDs []string
+		for _, c := range want {
+			wantIDs = append(wantIDs, strconv.Quote(c.ID))
+		}
+		if !slices.Equal(ids, wantIDs) {
+			t.Errorf("record ids %v, want the %d surviving records", ids, len(wantIDs))
+		}
+	})
+
+	t.Run("sales single records", func(t *testing.T) {
+		own, other := customers[0], customers[1]
+		if own.OwnerID != "u-17" || other.OwnerID == "u-17" {
+			t.Fatal("fixture owners changed")
+		}
+		in, full, _ := e.view(t, "u-17", "sales", "/crm/customers/"+own.ID)
+		if !bytes.Equal(in, full) {
+			t.Error("own customer not shown in full")
+		}
+		_, text, _ := e.view(t, "u-17", "sales", "/crm/customers/"+other.ID)
+		assertHidden(t, newBody(t, text), "sales: other rep's single customer", other.SSN, other.Email, other.Phone, other.NationalID, other.Notes,
+			other.Name, other.CardLast4, other.DateOfBirth, other.Address.Street, other.Address.Zip, other.OwnerID)
+		_, text, _ = e.view(t, "u-17", "sales", "/crm/deals?limit=1000")
+		out := newBody(t, text)
+		for _, d := range deals {
+			if d.OwnerID == "u-17" {
+				assertShown(t, out, "sales: own deal "+d.ID, d.ID, d.Notes)
+			} else {
+				assertHidden(t, out, "sales: other rep's deal "+d.ID, d.ID, d.Notes)
+			}
+		}
+	})
+
+	reports := func() (mine, others []demo.Employee) {
+		for _, x := range employees {
+			if x.ManagerID == demo.HRManagerID {
+				mine = append(mine, x)
+			} else {
+				others = append(others, x)
+			}
+		}
+		return mine, others
+	}
+	mine, others := reports()
+
+	t.Run("hr directory", func(t *testing.T) {
+		_, text, _ := e.view(t, demo.HRManagerID, "hr_manager", "/hrm/employees?limit=1000")
+		out := newBody(t, text)
+		for _, x := range employees {
+			assertHidden(t, out, "hr directory: protected fields of "+x.ID, strconv.Itoa(x.Salary), x.BankAccount.IBAN, x.NationalID, x.DateOfBirth, x.Address.Street)
+			for _, r := range x.PerformanceReviews {
+				assertHidden(t, out, "hr directory: review of "+x.ID, r.Comments)
+			}
+			assertShown(t, out, "hr directory: name and title of "+x.ID, x.Name, x.Title, x.ID)
+		}
+	})
+
+	t.Run("hr reports list", func(t *testing.T) {
+		_, text, _ := e.view(t, demo.HRManagerID, "hr_manager", "/hrm/employees?limit=1000&manager_id="+demo.HRManagerID)
+		out := newBody(t, text)
+		for _, x := range mine {
+			assertShown(t, out, "hr: report "+x.ID, strconv.Itoa(x.Salary), x.BankAccount.IBAN, x.NationalID)
+		}
+		for _, x := range others {
+			assertHidden(t, out, "hr: non-report "+x.ID, x.Email, x.BankAccount.IBAN, x.NationalID)
+		}
+	})
+
+	t.Run("hr single records", func(t *testing.T) {
+		in, out, _ := e.view(t, demo.HRManagerID, "hr_manager", "/hrm/employees/"+mine[0].ID)
+		if !bytes.Equal(in, out) {
+			t.Error("report not shown in full")
+		}
+		x := others[len(others)-1]
+		_, text, _ := e.view(t, demo.HRManagerID, "hr_manager", "/hrm/employees/"+x.ID)
+		assertHidden(t, newBody(t, text), "hr: single non-report", strconv.Itoa(x.Salary), x.BankAccount.IBAN, x.NationalID, x.DateOfBirth, x.Address.Street, x.Email)
+	})
+
+	t.Run("analyst crm", func(t *testing.T) {
+		_, text, ids := e.view(t, "u-42", "analyst", "/crm/customers?limit=1000")
+		out := newBody(t, text)
+		for _, c := range customers {
+			assertHidden(t, out, "analyst: identifying data of a customer", c.ID, c.Name, c.Email, c.Phone, c.SSN, c.NationalID, c.Address.Street, c.Notes, c.DateOfBirth, c.OwnerID, c.Address.Zip)
+			assertShown(t, out, "analyst: city and birth year", c.Address.City, c.DateOfBirth[:4])
+		}
+		for _, id := range ids {
+			if strings.Contains(id, "c-0") {
+				t.Fatalf("record id %s logged in the clear", id)
+			}
+		}
+	})
+
+	t.Run("analyst hrm", func(t *testing.T) {
+		_, text, _ := e.view(t, "u-42", "analyst", "/hrm/employees?limit=1000")
+		out := newBody(t, text)
+		for _, x := range employees {
+			assertHidden(t, out, "analyst: identifying or exact data of an employee", x.ID, x.Name, x.Email, x.NationalID, x.BankAccount.IBAN, strconv.Itoa(x.Salary), x.ManagerID)
+			lo := x.Salary / 10000 * 10000
+			assertShown(t, out, "analyst: salary band", strconv.Itoa(lo)+"-"+strconv.Itoa(lo+10000), x.Department)
+			for _, r := range x.PerformanceReviews {
+				assertHidden(t, out, "analyst: review comments", r.Comments)
+			}
+		}
+		_, text, _ = e.view(t, "u-42", "analyst", "/hrm/employees/e-0050/reviews")
+		assertHidden(t, newBody(t, text), "analyst: employee id of reviews", "e-0050")
+	})
+}
