@@ -64,7 +64,7 @@ func (a *hashAction) apply(rw *rewriter, dst, raw []byte) ([]byte, bool, error) 
 	}
 	mac.Reset()
 	if c := raw[0]; c == '{' || c == '[' || (c == '"' && bytes.IndexByte(raw, '\\') >= 0) {
-		rw.canon = appendCanonical(rw.canon[:0], raw)
+		rw.canon = appendCanonical(rw.canon[:0], raw, &rw.tmp)
 		mac.Write(rw.canon)
 	} else {
 		mac.Write(raw) // scalars without escapes are canonical already
@@ -143,7 +143,7 @@ func (rw *rewriter) mac(name string) (hash.Hash, error) {
 // numbers, literals and the order of object members (duplicates included)
 // exactly as in the original. Members are not sorted: the canonical text
 // identifies the value as the upstream sent it.
-func appendCanonical(dst, raw []byte) []byte {
+func appendCanonical(dst, raw []byte, tmp *[]byte) []byte {
 	for i := 0; i < len(raw); {
 		c := raw[i]
 		switch {
@@ -152,15 +152,10 @@ func appendCanonical(dst, raw []byte) []byte {
 		case c == '"':
 			end, esc := scanString(raw, i)
 			if esc {
-				dst = append(dst, '"')
-				start := len(dst)
-				dst = appendUnescaped(dst, raw[i:end])
-				// Re-escape the decoded text in place via a copy.
-				dec := append([]byte(nil), dst[start:]...)
-				dst = appendEscaped(dst[:start], dec)
-				dst = append(dst, '"')
+				*tmp = appendUnescaped((*tmp)[:0], raw[i:end])
+				dst = appendQuoted(dst, *tmp)
 			} else {
-				dst = appendCanonicalPlain(dst, raw[i:end])
+				dst = append(dst, raw[i:end]...) // already canonical
 			}
 			i = end
 		default:
@@ -170,7 +165,3 @@ func appendCanonical(dst, raw []byte) []byte {
 	}
 	return dst
 }
-
-// appendCanonicalPlain appends an unescaped string literal; it is already
-// canonical (it holds no control characters, quotes or backslashes).
-func appendCanonicalPlain(dst, lit []byte) []byte { return append(dst, lit...) }

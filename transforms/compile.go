@@ -76,7 +76,7 @@ func compileQueries(rules []Rule, queries []*jsonpath.Query, recordIDs *jsonpath
 		if err != nil {
 			return nil, ruleErr(i, r, err.Error())
 		}
-		cr := compiledRule{path: r.Path, action: r.Action, rank: Precedence[r.Action], whole: spec.whole, act: act}
+		cr := compiledRule{path: r.Path, action: r.Action, rank: precedence[r.Action], whole: spec.whole, act: act}
 		if ra, ok := act.(*redactAction); ok {
 			cr.remove = !ra.keepNull
 		}
@@ -114,9 +114,6 @@ func compileQueries(rules []Rule, queries []*jsonpath.Query, recordIDs *jsonpath
 	p.pool.New = func() any { return &rewriter{p: p} }
 	return p, nil
 }
-
-// Rules returns how many rules the Program has.
-func (p *Program) Rules() int { return len(p.rules) }
 
 // ParseRules decodes a decision's transform list, as OPA returns it (a
 // []any of map[string]any), into Rules: "path", "action" and "where" go to

@@ -169,9 +169,13 @@ func TestCache(t *testing.T) {
 func TestConcurrentRewrite(t *testing.T) {
 	t.Parallel()
 	keys := testKeys(t)
-	p := compileTest(t, benchRules4(), Options{Keys: keys, RecordIDs: "$.customers[*].id"})
+	rules := append(benchRules4(), r("$.customers[?@.owner_id == 'u-3'].name", "redact"),
+		rw("$.customers[-2:]", "mask", &Where{Field: "@.address.city", Op: "==", Value: "Lyon"}))
+	opts := Options{Keys: keys, RecordIDs: "$.customers[*].id"}
 	doc := customers(50)
-	want, err := p.Rewrite(nil, doc, nil)
+	want, err := compileTest(t, rules, opts).Rewrite(nil, doc, nil)
+	// A fresh Program: the goroutines build its DFA concurrently.
+	p := compileTest(t, rules, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,4 +196,29 @@ func TestConcurrentRewrite(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+}
+
+func TestPrecedenceOrder(t *testing.T) {
+	t.Parallel()
+	order := []string{"redact", "replace", "hash", "encrypt", "tokenize", "fpe", "mask", "generalize", "decrypt"}
+	for i := 1; i < len(order); i++ {
+		a, okA := Precedence(order[i-1])
+		b, okB := Precedence(order[i])
+		if !okA || !okB || a >= b {
+			t.Errorf("%s (%d) must rank before %s (%d)", order[i-1], a, order[i], b)
+		}
+	}
+	for _, n := range []string{"detokenize", "fpe_decrypt"} {
+		if r, _ := Precedence(n); r != 8 {
+			t.Errorf("%s rank %d", n, r)
+		}
+	}
+	for name := range registry {
+		if _, ok := Precedence(name); !ok {
+			t.Errorf("registered action %s has no rank", name)
+		}
+	}
+	if _, ok := Precedence("scramble"); ok {
+		t.Error("unknown action ranked")
+	}
 }

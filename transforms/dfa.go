@@ -25,6 +25,10 @@ import (
 // a Program without bound.
 const maxDFAStates = 4096
 
+// maxDynTransitions bounds the cached transitions of one state that depend
+// on index, slice and filter outcomes (one per distinct outcome).
+const maxDynTransitions = 1024
+
 // dynKey keys the transitions that depend on index, slice and filter
 // selectors: their outcome bits and the member name slot (-1: element).
 type dynKey struct {
@@ -47,29 +51,39 @@ type dstate struct {
 	accept []int32 // queries that select the node in this state
 	live   bool    // some query has segments left
 
-	names   []string // member names mentioned by live name selectors
-	nameIdx map[string]int
-	nameT   []atomic.Pointer[dstate]
-	otherT  atomic.Pointer[dstate] // members with no mentioned name
-	elemT   atomic.Pointer[dstate] // elements no dynamic selector holds for
+	names []string // member names mentioned by live name selectors
+	// name table, when there are several names (see buildNameTable)
+	tabMask  uint32
+	tabStart []int32
+	tabEnt   []int32
+	// nameT[i] is the transition for names[i]; nameT[len(names)] the one
+	// for every other name.
+	nameT      []atomic.Pointer[dstate]
+	memberFast bool                   // live and no filters: member transitions by name only
+	elemT      atomic.Pointer[dstate] // elements no dynamic selector holds for
 
 	dyn     []dynSel // index/slice selectors first, then filters
 	nPos    int      // how many of dyn are index/slice selectors
 	needLen bool     // some index/slice selector needs the array length
 	hasFilt bool
 	dynT    sync.Map // dynKey -> *dstate
+	nDynT   atomic.Int32
+
+	interned bool // cached in the matcher; transitions only point to these
 }
 
 type matcher struct {
 	queries []*jsonpath.Query
 	mu      sync.Mutex
 	states  map[string]*dstate
-	empty   *dstate
-	root    *dstate
+	// maxStates is maxDFAStates (tests lower it)
+	maxStates int
+	empty     *dstate
+	root      *dstate
 }
 
 func newMatcher(queries []*jsonpath.Query) *matcher {
-	m := &matcher{queries: queries, states: make(map[string]*dstate)}
+	m := &matcher{queries: queries, states: make(map[string]*dstate), maxStates: maxDFAStates}
 	m.empty = m.intern(nil)
 	set := make([]nstate, len(queries))
 	for i := range queries {
@@ -97,7 +111,8 @@ func (m *matcher) intern(set []nstate) *dstate {
 		return d
 	}
 	d := m.newState(set)
-	if len(m.states) < maxDFAStates {
+	if len(m.states) < m.maxStates {
+		d.interned = true
 		m.states[key] = d
 	}
 	return d
@@ -140,21 +155,54 @@ func (m *matcher) newState(set []nstate) *dstate {
 			}
 		}
 	}
-	d.nameT = make([]atomic.Pointer[dstate], len(d.names))
-	if len(d.names) > 8 {
-		d.nameIdx = make(map[string]int, len(d.names))
-		for i, n := range d.names {
-			d.nameIdx[n] = i
-		}
+	d.nameT = make([]atomic.Pointer[dstate], len(d.names)+1)
+	d.memberFast = d.live && !d.hasFilt
+	if len(d.names) > 1 {
+		d.buildNameTable()
 	}
 	return d
 }
 
+// nameHash is a cheap hash of a member name from its length and its first
+// and last bytes; the name table resolves collisions by comparing names.
+func nameHash(b []byte) uint32 {
+	n := len(b)
+	if n == 0 {
+		return 0
+	}
+	h := uint32(n)*0x9E3779B1 ^ uint32(b[0])*0x85EBCA6B ^ uint32(b[n-1])*0xC2B2AE35
+	return h ^ h>>15
+}
+
+// buildNameTable builds the open hash table of d.names: bucket b holds
+// the slots tabEnt[tabStart[b]:tabStart[b+1]].
+func (d *dstate) buildNameTable() {
+	size := 8
+	for size < 2*len(d.names) {
+		size *= 2
+	}
+	d.tabMask = uint32(size - 1)
+	buckets := make([][]int32, size)
+	for i, n := range d.names {
+		b := nameHash([]byte(n)) & d.tabMask
+		buckets[b] = append(buckets[b], int32(i))
+	}
+	d.tabStart = make([]int32, size+1)
+	for b, ent := range buckets {
+		d.tabStart[b] = int32(len(d.tabEnt))
+		d.tabEnt = append(d.tabEnt, ent...)
+	}
+	d.tabStart[size] = int32(len(d.tabEnt))
+}
+
 // nameSlot returns the slot of name among d.names, or len(d.names).
 func (d *dstate) nameSlot(name []byte) int {
-	if d.nameIdx != nil {
-		if i, ok := d.nameIdx[string(name)]; ok {
-			return i
+	if d.tabStart != nil {
+		b := nameHash(name) & d.tabMask
+		for j := d.tabStart[b]; j < d.tabStart[b+1]; j++ {
+			if n := d.names[d.tabEnt[j]]; len(n) == len(name) && n == string(name) {
+				return int(d.tabEnt[j])
+			}
 		}
 		return len(d.names)
 	}
@@ -169,33 +217,39 @@ func (d *dstate) nameSlot(name []byte) int {
 // child describes one child of a node for a transition.
 type child struct {
 	member bool
-	slot   int   // member: name slot (len(names) = other)
-	index  int64 // element: its index
-	length int64 // element: the array length, or -1 when not counted
-	bits   uint64
+	slot   int    // member: name slot (len(names) = other)
+	bits   uint64 // outcome of the state's dyn selectors for this child
 }
 
 // step returns the state of a child. bits holds the outcome of d.dyn
 // (index/slice bits for elements, filter bits for both).
 func (m *matcher) step(d *dstate, c child) *dstate {
+	if c.member && d.memberFast {
+		if t := d.nameT[c.slot].Load(); t != nil {
+			return t
+		}
+	}
+	return m.stepSlow(d, c)
+}
+
+func (m *matcher) stepSlow(d *dstate, c child) *dstate {
 	if !d.live {
 		return m.empty
 	}
 	if len(d.dyn) == 0 || (c.member && !d.hasFilt) {
 		var p *atomic.Pointer[dstate]
-		switch {
-		case !c.member:
-			p = &d.elemT
-		case c.slot < len(d.names):
+		if c.member {
 			p = &d.nameT[c.slot]
-		default:
-			p = &d.otherT
+		} else {
+			p = &d.elemT
 		}
 		if t := p.Load(); t != nil {
 			return t
 		}
 		t := m.build(d, c)
-		p.Store(t)
+		if t.interned {
+			p.Store(t)
+		}
 		return t
 	}
 	key := dynKey{bits: c.bits, slot: -1}
@@ -206,7 +260,9 @@ func (m *matcher) step(d *dstate, c child) *dstate {
 		return t.(*dstate)
 	}
 	t := m.build(d, c)
-	d.dynT.Store(key, t)
+	if t.interned && d.nDynT.Add(1) <= maxDynTransitions {
+		d.dynT.Store(key, t)
+	}
 	return t
 }
 

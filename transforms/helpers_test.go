@@ -1,117 +1,16 @@
 package transforms
 
 import (
+	"encoding/base64"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 
-	"github.com/veilgw/veil/transforms/jsonpath"
 	"github.com/veilgw/veil/vault"
 )
 
-// parseQuery parses a JSONPath with jsonpath.Parse, or, while the parser
-// is not available, with miniParse (names, wildcards, indices, slices,
-// descendants; no filters).
-func parseQuery(t testing.TB, text string) *jsonpath.Query {
-	t.Helper()
-	if q, err := jsonpath.Parse(text); err == nil {
-		return q
-	}
-	q, ok := miniParse(text)
-	if !ok {
-		t.Fatalf("test query %q: not supported without jsonpath.Parse", text)
-	}
-	return q
-}
-
-func parserReady() bool {
-	_, err := jsonpath.Parse("$.a")
-	return err == nil
-}
-
-func miniParse(s string) (*jsonpath.Query, bool) {
-	if !strings.HasPrefix(s, "$") {
-		return nil, false
-	}
-	q := &jsonpath.Query{Text: s}
-	i := 1
-	for i < len(s) {
-		kind := jsonpath.Child
-		dotted := false
-		switch {
-		case strings.HasPrefix(s[i:], ".."):
-			kind, i = jsonpath.Descendant, i+2
-			dotted = i < len(s) && s[i] != '['
-		case s[i] == '.':
-			i++
-			dotted = true
-		}
-		if i >= len(s) {
-			return nil, false
-		}
-		var sel jsonpath.Selector
-		switch {
-		case dotted:
-			j := i
-			for j < len(s) && s[j] != '.' && s[j] != '[' {
-				j++
-			}
-			if s[i:j] == "*" {
-				sel.Kind = jsonpath.SelWildcard
-			} else {
-				sel.Kind, sel.Name = jsonpath.SelName, s[i:j]
-			}
-			i = j
-		case s[i] == '[':
-			j := strings.IndexByte(s[i:], ']')
-			if j < 0 {
-				return nil, false
-			}
-			body := s[i+1 : i+j]
-			i += j + 1
-			switch {
-			case body == "*":
-				sel.Kind = jsonpath.SelWildcard
-			case strings.HasPrefix(body, "'"):
-				sel.Kind, sel.Name = jsonpath.SelName, strings.Trim(body, "'")
-			case strings.Contains(body, ":"):
-				parts := strings.Split(body, ":")
-				sel.Kind = jsonpath.SelSlice
-				for k, p := range parts {
-					if p == "" {
-						continue
-					}
-					n, err := strconv.ParseInt(p, 10, 64)
-					if err != nil {
-						return nil, false
-					}
-					switch k {
-					case 0:
-						sel.Slice.Start, sel.Slice.HasStart = n, true
-					case 1:
-						sel.Slice.End, sel.Slice.HasEnd = n, true
-					case 2:
-						sel.Slice.Step, sel.Slice.HasStep = n, true
-					}
-				}
-			default:
-				n, err := strconv.ParseInt(body, 10, 64)
-				if err != nil {
-					return nil, false
-				}
-				sel.Kind, sel.Index = jsonpath.SelIndex, n
-			}
-		default:
-			return nil, false
-		}
-		q.Segments = append(q.Segments, jsonpath.Segment{Kind: kind, Selectors: []jsonpath.Selector{sel}})
-	}
-	return q, true
-}
-
-// compileTest compiles rules, parsing their paths with parseQuery.
+// compileTest compiles rules or fails the test.
 func compileTest(t testing.TB, rules []Rule, opts Options) *Program {
 	t.Helper()
 	p, err := compileTestErr(t, rules, opts)
@@ -123,18 +22,7 @@ func compileTest(t testing.TB, rules []Rule, opts Options) *Program {
 
 func compileTestErr(t testing.TB, rules []Rule, opts Options) (*Program, error) {
 	t.Helper()
-	if parserReady() {
-		return Compile(rules, opts)
-	}
-	qs := make([]*jsonpath.Query, len(rules))
-	for i, r := range rules {
-		qs[i] = parseQuery(t, r.Path)
-	}
-	var rq *jsonpath.Query
-	if opts.RecordIDs != "" {
-		rq = parseQuery(t, opts.RecordIDs)
-	}
-	return compileQueries(rules, qs, rq, opts)
+	return Compile(rules, opts)
 }
 
 // testKeys opens a real local keyring with a "pii" key in a temp dir.
@@ -198,3 +86,5 @@ func rw(path, action string, w *Where, kv ...any) Rule {
 }
 
 func bytesReader(s string) *strings.Reader { return strings.NewReader(s) }
+
+func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }

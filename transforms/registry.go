@@ -9,11 +9,13 @@ import (
 	"strings"
 )
 
-// Precedence ranks every action name of the design, most protective
-// first. When several rules select the same node the rule with the lowest
-// rank wins; between equal ranks the rule that comes first wins. Only the
-// actions of the registry below are available; the others are reserved.
-var Precedence = map[string]int{
+// precedence ranks every action name of the design, most protective
+// first: redact > replace > hash > encrypt > tokenize > fpe > mask >
+// generalize > (decrypt, detokenize, fpe_decrypt). When several rules
+// select the same node the rule with the lowest rank wins; between equal
+// ranks the rule that comes first wins. Only the actions of the registry
+// below are available; the others are reserved.
+var precedence = map[string]int{
 	"redact":      0,
 	"replace":     1,
 	"hash":        2,
@@ -25,6 +27,13 @@ var Precedence = map[string]int{
 	"decrypt":     8,
 	"detokenize":  8,
 	"fpe_decrypt": 8,
+}
+
+// Precedence returns the rank of an action name (0 is the most
+// protective) and whether the name is known to the design.
+func Precedence(action string) (rank int, ok bool) {
+	rank, ok = precedence[action]
+	return rank, ok
 }
 
 // action is a compiled action: its parameters are parsed once by Compile.
@@ -123,7 +132,7 @@ func compileAction(name string, m map[string]any, opts *Options) (action, action
 		if name == "" {
 			return nil, spec, paramError("action is required")
 		}
-		if _, known := Precedence[name]; known {
+		if _, known := precedence[name]; known {
 			return nil, spec, paramError(fmt.Sprintf("action %q is not available in this version", name))
 		}
 		known := make([]string, 0, len(registry))

@@ -18,10 +18,11 @@ type rewriter struct {
 	flushed int
 	changed bool
 	res     *Result
+	scratch Result // res when the caller passes nil
 	ectx    *jsonpath.EvalContext
 
-	tmp, wtmp, canon, sum, keybuf, repl []byte
-	macs                                []macEntry
+	tmp, wtmp, wkey, canon, sum, keybuf, repl []byte
+	macs                                      []macEntry
 
 	// track maintains the normalized path of the current node and
 	// collects the paths of nodes the record id query selects instead of
@@ -62,14 +63,15 @@ func errAt(code, pos int) error {
 //
 // Every selector and condition is evaluated on the original document.
 // When several rules select a node the most protective action wins (see
-// Precedence). res may be nil.
+// Precedence). res may be nil. dst must not overlap src. The Program may
+// be used by many goroutines at once; Rewrite allocates nothing in the
+// steady state except the strings of Result.RecordIDs.
 func (p *Program) Rewrite(dst, src []byte, res *Result) ([]byte, error) {
 	rw := p.pool.Get().(*rewriter)
 	start := len(dst)
 	rw.src, rw.dst, rw.flushed, rw.changed = src, dst, 0, false
-	var scratch Result
 	if res == nil {
-		res = &scratch
+		res = &rw.scratch
 	}
 	rw.res = res
 	p.initResult(res)
@@ -132,7 +134,12 @@ func (rw *rewriter) run() ([]byte, error) {
 
 // skip finds the end of the value at i.
 func (rw *rewriter) skip(i, depth int) (int, error) {
-	end := skipValue(rw.src, i, depth, rw.p.opts.MaxDepth)
+	var end int
+	if rw.src[i] == '"' {
+		end, _ = scanString(rw.src, i)
+	} else {
+		end = skipValue(rw.src, i, depth, rw.p.opts.MaxDepth)
+	}
 	if end < 0 {
 		return 0, errAt(end, i)
 	}
@@ -325,31 +332,49 @@ func (rw *rewriter) object(i int, st *dstate, inh int32, depth int) (int, error)
 				rw.keybuf = appendUnescaped(rw.keybuf[:0], s[ks:ke])
 				name = rw.keybuf
 			}
-			c := child{member: true, slot: st.nameSlot(name)}
 			if st.hasFilt {
+				c := child{member: true, slot: st.nameSlot(name)}
 				var err error
 				if vend, err = rw.skip(vs, depth+1); err != nil {
 					return 0, err
 				}
 				c.bits = rw.filterBits(st, s[vs:vend])
+				cst = m.step(st, c)
+			} else {
+				slot := st.nameSlot(name)
+				if cst = st.nameT[slot].Load(); cst == nil {
+					cst = m.stepSlow(st, child{member: true, slot: slot})
+				}
 			}
-			cst = m.step(st, c)
 			if rw.track {
 				rw.path = appendNormName(rw.path[:pathLen], name)
 			}
 		}
 		var end int
-		if cst == m.empty && inh < 0 {
-			var err error
-			if end = vend; end < 0 {
-				if end, err = rw.skip(vs, depth+1); err != nil {
-					return 0, err
-				}
-			}
+		if len(cst.accept) == 0 && inh < 0 {
+			// Fast path: nothing selects this node.
 			if !wrote && !first {
 				rw.dropComma(comma)
 			}
 			wrote = true
+			var err error
+			switch c := s[vs]; {
+			case cst.live && c == '{':
+				end, err = rw.object(vs, cst, -1, depth+1)
+			case cst.live && c == '[':
+				end, err = rw.array(vs, cst, -1, depth+1)
+			case vend >= 0:
+				end = vend
+			case c == '"':
+				if end, _ = scanString(s, vs); end < 0 {
+					err = errAt(-1, vs)
+				}
+			default:
+				end, err = rw.skip(vs, depth+1)
+			}
+			if err != nil {
+				return 0, err
+			}
 		} else {
 			d, err := rw.decide(vs, cst, inh, depth+1, vend)
 			if err != nil {
@@ -425,7 +450,7 @@ func (rw *rewriter) array(i int, st *dstate, inh int32, depth int) (int, error) 
 		vs := i
 		cst, vend := m.empty, -1
 		if st.live {
-			c := child{index: k, length: length}
+			var c child
 			if st.nPos > 0 {
 				c.bits = st.posBits(k, length)
 			}
@@ -442,17 +467,30 @@ func (rw *rewriter) array(i int, st *dstate, inh int32, depth int) (int, error) 
 			}
 		}
 		var end int
-		if cst == m.empty && inh < 0 {
-			var err error
-			if end = vend; end < 0 {
-				if end, err = rw.skip(vs, depth+1); err != nil {
-					return 0, err
-				}
-			}
+		if len(cst.accept) == 0 && inh < 0 {
+			// Fast path: nothing selects this node.
 			if !wrote && !first {
 				rw.dropComma(comma)
 			}
 			wrote = true
+			var err error
+			switch c := s[vs]; {
+			case cst.live && c == '{':
+				end, err = rw.object(vs, cst, -1, depth+1)
+			case cst.live && c == '[':
+				end, err = rw.array(vs, cst, -1, depth+1)
+			case vend >= 0:
+				end = vend
+			case c == '"':
+				if end, _ = scanString(s, vs); end < 0 {
+					err = errAt(-1, vs)
+				}
+			default:
+				end, err = rw.skip(vs, depth+1)
+			}
+			if err != nil {
+				return 0, err
+			}
 		} else {
 			d, err := rw.decide(vs, cst, inh, depth+1, vend)
 			if err != nil {

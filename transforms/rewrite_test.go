@@ -183,3 +183,59 @@ func TestRewriteInvalid(t *testing.T) {
 		}
 	}
 }
+
+// TestProtectedValuesAbsent rewrites the benchmark fixture and checks that
+// no protected original value is left in the output.
+func TestProtectedValuesAbsent(t *testing.T) {
+	t.Parallel()
+	keys := testKeys(t)
+	p := compileTest(t, benchRules4(), Options{Keys: keys})
+	doc := customers(30)
+	out, err := p.Rewrite(nil, doc, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !json.Valid(out) {
+		t.Fatal("invalid output")
+	}
+	var in struct {
+		Customers []map[string]any `json:"customers"`
+	}
+	if err := json.Unmarshal(doc, &in); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range in.Customers {
+		ssn := c["ssn"].(string)
+		local, _, _ := strings.Cut(c["email"].(string), "@")
+		for _, v := range []string{`"` + ssn + `"`, ssn[:7], `"` + local + "@", `"` + c["id"].(string) + `"`, c["notes"].(string)} {
+			if strings.Contains(string(out), v) {
+				t.Errorf("protected value %q present in output", v)
+			}
+		}
+	}
+}
+
+// TestDFAStateCap checks that past the state cap the matcher still
+// selects correctly without caching new states.
+func TestDFAStateCap(t *testing.T) {
+	t.Parallel()
+	rules := []Rule{r("$..a", "redact"), r("$.b[*].c", "mask"), r("$.b[1]", "replace", "value", 1)}
+	in := []byte(`{"b":[{"c":"xy","a":1},{"c":"z"},{"d":{"a":2,"c":"q"}}],"a":3}`)
+	want, err := compileTest(t, rules, Options{}).Rewrite(nil, in, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := compileTest(t, rules, Options{})
+	p.m.mu.Lock()
+	p.m.maxStates = len(p.m.states) // only empty and root stay cached
+	p.m.mu.Unlock()
+	for range 3 {
+		got, err := p.Rewrite(nil, in, nil)
+		if err != nil || string(got) != string(want) {
+			t.Fatalf("got %s, %v; want %s", got, err, want)
+		}
+	}
+	if n := len(p.m.states); n != 2 {
+		t.Errorf("%d states cached past the cap", n)
+	}
+}

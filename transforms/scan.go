@@ -22,7 +22,10 @@ func isWS(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' 
 
 // skipWS returns the first position at or after i that is not whitespace.
 func skipWS(s []byte, i int) int {
-	for i < len(s) && isWS(s[i]) {
+	for i < len(s) {
+		if c := s[i]; c > ' ' || !isWS(c) {
+			return i
+		}
 		i++
 	}
 	return i

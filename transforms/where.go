@@ -240,7 +240,8 @@ func (c *whereCond) walk(rw *rewriter, raw []byte, step int) (found, sat bool) {
 		key := raw[i+1 : ke-1]
 		var match bool
 		if esc {
-			match = string(appendUnescaped(nil, raw[i:ke])) == st.name
+			rw.wkey = appendUnescaped(rw.wkey[:0], raw[i:ke])
+			match = string(rw.wkey) == st.name
 		} else {
 			match = string(key) == st.name
 		}
