@@ -124,7 +124,7 @@ type gatewayOpts struct {
 
 const testSecret = "test-secret-0123456789abcdef0123"
 
-func startGateway(t *testing.T, o gatewayOpts) *testGateway {
+func startGateway(t testing.TB, o gatewayOpts) *testGateway {
 	t.Helper()
 	dir := t.TempDir()
 	if err := os.MkdirAll(filepath.Join(dir, "rego"), 0o755); err != nil {
