@@ -35,6 +35,7 @@ const (
 	errOverload
 	errUpstreamTimeout
 	errUpgradeRefused
+	errHeaderTooLarge
 	errInternal
 	errCount
 )
@@ -70,6 +71,7 @@ var errTable = [errCount]errInfo{
 	errOverload:            {503, "overloaded", "the gateway is overloaded"},
 	errUpstreamTimeout:     {504, "upstream_timeout", "the upstream service timed out"},
 	errUpgradeRefused:      {403, "upgrade_refused", "protocol upgrades are not allowed on this route"},
+	errHeaderTooLarge:      {431, "headers_too_large", "the request headers are too large"},
 	errInternal:            {500, "internal_error", "internal error"},
 }
 

@@ -83,6 +83,14 @@ func TestSmugglingAndMalformedRequests(t *testing.T) {
 	if n := up.hits.Load(); n != 0 {
 		t.Fatalf("upstream reached %d times", n)
 	}
+	// A large bearer token fits; headers beyond 16 KiB get 431.
+	big := "Bearer " + strings.Repeat("a", 8000)
+	if code, _ := tg.raw(t, "GET /api/x HTTP/1.1\r\nHost: x\r\nAuthorization: "+big+"\r\n\r\n"); code != 401 {
+		t.Errorf("8 KB token: %d, want 401 (parsed, then refused as invalid)", code)
+	}
+	if code, body := tg.raw(t, "GET /api/x HTTP/1.1\r\nHost: x\r\nX-Big: "+strings.Repeat("a", 20000)+"\r\n\r\n"); code != 431 || !strings.Contains(body, "headers_too_large") {
+		t.Errorf("20 KB header: %d %s", code, body)
+	}
 	// Without a policy that reads the body, a broken chunked body streams
 	// until the break: the client still gets 400, the upstream never a
 	// complete request.

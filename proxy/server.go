@@ -171,6 +171,7 @@ func New(cfg *Config, opts Options) (*Gateway, error) {
 		Name:               "veil",
 		StreamRequestBody:  true,
 		MaxRequestBodySize: 256 << 10, // larger bodies stream to the handler
+		ReadBufferSize:     16 << 10,  // request line + headers (large JWTs fit); more -> 431
 		// Client timeouts are idle timeouts (Serve wraps the listener in
 		// idleListener): read_timeout between two reads or two writes.
 		NoDefaultServerHeader:         true,
@@ -197,7 +198,7 @@ func (g *Gateway) protocolError(ctx *fasthttp.RequestCtx, err error) {
 	code := errBadRequest
 	var se *fasthttp.ErrSmallBuffer
 	if errors.As(err, &se) {
-		code = errBadRequest
+		code = errHeaderTooLarge
 	}
 	if errors.Is(err, fasthttp.ErrBodyTooLarge) {
 		code = errBodyTooLarge
