@@ -61,7 +61,7 @@ type JWTConfig struct {
 	// string (dotted paths as for RolesClaim). Default "sub".
 	SubjectClaim string `yaml:"subject_claim"`
 	// Leeway is the clock skew tolerated for "exp", "nbf" and "iat".
-	// Default 30s.
+	// Default (and when zero) 30s; negative is refused.
 	Leeway time.Duration `yaml:"leeway"`
 	// JWKSRefresh is the interval between periodic JWKS refreshes; a token
 	// naming an unknown key id also triggers a refresh, at most once every

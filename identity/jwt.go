@@ -45,11 +45,11 @@ func newJWTVerifier(cfg JWTConfig, secret []byte, jwks *jwksSource, cacheSize in
 	if jwks != nil {
 		j.methods = append(j.methods, jwksMethods...)
 	}
-	// An empty list would mean "any method" to jwt; "none" can never be
-	// verified with our keys, and keyFor refuses it anyway.
+	// An empty list would mean "any method" to jwt: with no key source,
+	// list a name no algorithm has.
 	valid := j.methods
 	if len(valid) == 0 {
-		valid = []string{"none"}
+		valid = []string{"(no key source configured)"}
 	}
 	po := []jwt.ParserOption{
 		jwt.WithValidMethods(valid),

@@ -59,7 +59,7 @@ func newVerifier(ctx context.Context, cfg Config, logger *zap.Logger, o options)
 	}
 	var secret []byte
 	if cfg.JWT.HS256SecretFile != "" {
-		if secret, err = loadSecret(cfg.JWT.HS256SecretFile); err != nil {
+		if secret, err = loadSecret(cfg.JWT.HS256SecretFile, logger); err != nil {
 			return nil, err
 		}
 	}
@@ -88,11 +88,16 @@ func newVerifier(ctx context.Context, cfg Config, logger *zap.Logger, o options)
 	return v, nil
 }
 
-// loadSecret reads the HS256 secret, trimmed of surrounding whitespace.
-func loadSecret(path string) ([]byte, error) {
+// loadSecret reads the HS256 secret, trimmed of surrounding whitespace,
+// and warns when the file is readable by group or others.
+func loadSecret(path string, logger *zap.Logger) ([]byte, error) {
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("identity: jwt.hs256_secret_file: %w", errors.Join(err, ErrConfig))
+	}
+	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
+		logger.Warn("identity: HS256 secret file is readable by group or others",
+			zap.String("file", path), zap.String("mode", fi.Mode().Perm().String()))
 	}
 	secret := bytes.TrimSpace(raw)
 	if len(secret) < minHS256SecretLen {
