@@ -76,41 +76,17 @@ func (e *Event) MarshalLogObject(enc zapcore.ObjectEncoder) error {
 	if e.ErrorCode != "" {
 		enc.AddString("error_code", e.ErrorCode)
 	}
-	_ = enc.AddObject("subject", zapcore.ObjectMarshalerFunc(func(o zapcore.ObjectEncoder) error {
-		o.AddString("id", e.SubjectID)
-		_ = o.AddArray("roles", stringArray(e.SubjectRoles))
-		if e.SubjectMethod != "" {
-			o.AddString("method", e.SubjectMethod)
-		}
-		return nil
-	}))
+	_ = enc.AddObject("subject", (*subjectObject)(e))
 	enc.AddString("client_ip", e.ClientIP)
 	enc.AddString("policy_revision", e.PolicyRevision)
-	_ = enc.AddArray("transforms", zapcore.ArrayMarshalerFunc(func(a zapcore.ArrayEncoder) error {
-		for i := range e.Transforms {
-			t := &e.Transforms[i]
-			_ = a.AppendObject(zapcore.ObjectMarshalerFunc(func(o zapcore.ObjectEncoder) error {
-				o.AddString("direction", t.Direction)
-				o.AddString("path", t.Path)
-				o.AddString("action", t.Action)
-				o.AddInt("count", t.Count)
-				return nil
-			}))
-		}
-		return nil
-	}))
+	_ = enc.AddArray("transforms", (*transformsArray)(e))
 	enc.AddInt("failed_values", e.FailedValues)
-	_ = enc.AddArray("record_ids", stringArray(e.RecordIDs))
+	_ = enc.AddArray("record_ids", (*recordIDsArray)(e))
 	if e.RecordIDsCut {
 		enc.AddBool("record_ids_truncated", true)
 	}
 	if len(e.Tags) > 0 {
-		_ = enc.AddObject("tags", zapcore.ObjectMarshalerFunc(func(o zapcore.ObjectEncoder) error {
-			for k, v := range e.Tags {
-				o.AddString(k, v)
-			}
-			return nil
-		}))
+		_ = enc.AddObject("tags", (*tagsObject)(e))
 	}
 	enc.AddInt64("bytes_in", e.BytesIn)
 	enc.AddInt64("bytes_out", e.BytesOut)
@@ -119,11 +95,61 @@ func (e *Event) MarshalLogObject(enc zapcore.ObjectEncoder) error {
 	return nil
 }
 
-type stringArray []string
+type (
+	rolesArray     Event
+	recordIDsArray Event
+)
 
-func (s stringArray) MarshalLogArray(a zapcore.ArrayEncoder) error {
-	for _, v := range s {
+func (r *rolesArray) MarshalLogArray(a zapcore.ArrayEncoder) error {
+	for _, v := range r.SubjectRoles {
 		a.AppendString(v)
+	}
+	return nil
+}
+
+func (r *recordIDsArray) MarshalLogArray(a zapcore.ArrayEncoder) error {
+	for _, v := range r.RecordIDs {
+		a.AppendString(v)
+	}
+	return nil
+}
+
+// The named views below let the encoder reach parts of an Event through a
+// pointer conversion instead of a closure, so encoding does not allocate.
+type (
+	subjectObject   Event
+	transformsArray Event
+	tagsObject      Event
+	transformObject TransformCount
+)
+
+func (s *subjectObject) MarshalLogObject(o zapcore.ObjectEncoder) error {
+	o.AddString("id", s.SubjectID)
+	_ = o.AddArray("roles", (*rolesArray)(s))
+	if s.SubjectMethod != "" {
+		o.AddString("method", s.SubjectMethod)
+	}
+	return nil
+}
+
+func (t *transformsArray) MarshalLogArray(a zapcore.ArrayEncoder) error {
+	for i := range t.Transforms {
+		_ = a.AppendObject((*transformObject)(&t.Transforms[i]))
+	}
+	return nil
+}
+
+func (t *transformObject) MarshalLogObject(o zapcore.ObjectEncoder) error {
+	o.AddString("direction", t.Direction)
+	o.AddString("path", t.Path)
+	o.AddString("action", t.Action)
+	o.AddInt("count", t.Count)
+	return nil
+}
+
+func (t *tagsObject) MarshalLogObject(o zapcore.ObjectEncoder) error {
+	for k, v := range t.Tags {
+		o.AddString(k, v)
 	}
 	return nil
 }

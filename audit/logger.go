@@ -138,10 +138,18 @@ func (l *Logger) Encode(e *Event) ([]byte, error) {
 	return out, nil
 }
 
+// fieldPool holds the one-field slices Log hands to the encoder (a slice
+// literal would escape to the heap on every event).
+var fieldPool = sync.Pool{New: func() any { return new([1]zapcore.Field) }}
+
 // Log writes e to every sink. A sink error marks the pipeline unhealthy
 // (see Healthy) and is returned.
 func (l *Logger) Log(e *Event) error {
-	buf, err := l.enc.EncodeEntry(zapcore.Entry{Time: e.Time}, []zapcore.Field{{Type: zapcore.InlineMarshalerType, Interface: e}})
+	f := fieldPool.Get().(*[1]zapcore.Field)
+	f[0] = zapcore.Field{Type: zapcore.InlineMarshalerType, Interface: e}
+	buf, err := l.enc.EncodeEntry(zapcore.Entry{Time: e.Time}, f[:])
+	f[0] = zapcore.Field{}
+	fieldPool.Put(f)
 	if err != nil {
 		l.failed.Add(1)
 		return fmt.Errorf("audit: encode: %w", err)

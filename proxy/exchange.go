@@ -30,6 +30,7 @@ type exchange struct {
 	scratch  []byte
 
 	clientIP    string
+	peer        string // the TCP peer's address
 	peerTrusted bool
 	subject     identity.Subject
 
@@ -76,7 +77,7 @@ func (g *Gateway) acquireExchange(ctx *fasthttp.RequestCtx) *exchange {
 	g.inflight.Add(1)
 	x := exchangePool.Get().(*exchange)
 	x.g, x.ctx, x.start = g, ctx, time.Now()
-	x.clientIP, x.peerTrusted = g.trusted.clientIP(remoteIP(ctx), ctx.Request.Header.Peek("X-Forwarded-For"))
+	x.clientIP, x.peer, x.peerTrusted = g.trusted.clientIP(remoteIP(ctx), ctx.Request.Header.Peek("X-Forwarded-For"))
 	x.ev.ClientIP = x.clientIP
 	return x
 }

@@ -69,16 +69,18 @@ func (t trustedNets) contains(a netip.Addr) bool {
 // trusted proxy, in which case X-Forwarded-For is walked from the right
 // and the first untrusted address wins. It also reports whether the peer
 // is trusted (its X-Forwarded-* headers are then extended, not replaced).
-func (t trustedNets) clientIP(peer net.IP, xff []byte) (string, bool) {
+func (t trustedNets) clientIP(peer net.IP, xff []byte) (client, peerStr string, trusted bool) {
 	pa, ok := netip.AddrFromSlice(peer)
 	if !ok {
-		return peer.String(), false
+		s := peer.String()
+		return s, s, false
 	}
 	pa = pa.Unmap()
+	peerStr = pa.String()
 	if len(t) == 0 || !t.contains(pa) {
-		return pa.String(), false
+		return peerStr, peerStr, false
 	}
-	client := pa
+	ca := pa
 	for len(xff) > 0 {
 		i := bytes.LastIndexByte(xff, ',')
 		part := bytes.TrimSpace(xff[i+1:])
@@ -87,15 +89,15 @@ func (t trustedNets) clientIP(peer net.IP, xff []byte) (string, bool) {
 		if err != nil {
 			break // garbage: stop at the last address we could trust
 		}
-		client = a.Unmap()
-		if !t.contains(client) {
+		ca = a.Unmap()
+		if !t.contains(ca) {
 			break
 		}
 		if i < 0 {
 			break
 		}
 	}
-	return client.String(), true
+	return ca.String(), peerStr, true
 }
 
 // Request ids: a random per-process prefix and a counter: unique, cheap.
@@ -128,6 +130,28 @@ func validRequestID(b []byte) bool {
 		}
 	}
 	return true
+}
+
+// methodString returns the method as a string without allocating for the
+// common methods.
+func methodString(m []byte) string {
+	switch string(m) {
+	case "GET":
+		return "GET"
+	case "HEAD":
+		return "HEAD"
+	case "POST":
+		return "POST"
+	case "PUT":
+		return "PUT"
+	case "PATCH":
+		return "PATCH"
+	case "DELETE":
+		return "DELETE"
+	case "OPTIONS":
+		return "OPTIONS"
+	}
+	return string(m)
 }
 
 // credentialHeaders are never given to the policy.

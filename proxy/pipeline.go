@@ -69,7 +69,7 @@ func (g *Gateway) normalise(x *exchange) errCode {
 		x.reqID = appendRequestID(x.reqID[:0])
 	}
 	x.ev.RequestID = string(x.reqID)
-	x.ev.Method = string(h.Method())
+	x.ev.Method = methodString(h.Method())
 	if x.peerTrusted {
 		x.ev.ClientIP = x.clientIP
 	}
@@ -507,7 +507,7 @@ func (g *Gateway) forward(x *exchange) errCode {
 
 	// X-Forwarded-*: extended when the peer is a trusted proxy, replaced
 	// otherwise so a client cannot forge them.
-	peer := x.ctx.RemoteIP().String()
+	peer := x.peer
 	if x.peerTrusted {
 		if prev := src.Peek("X-Forwarded-For"); len(prev) > 0 {
 			req.Header.Set("X-Forwarded-For", string(prev)+", "+peer)
