@@ -54,9 +54,11 @@ func commonTerm(s string) *ast.Term {
 	return ast.StringTerm(s)
 }
 
-// buildInput converts in into the policy input document. The body is
-// decoded only when withBody (the revision reads it).
-func (e *Engine) buildInput(in *Input, withBody bool) (ast.Value, error) {
+// buildInput converts in into the policy input document, leaving out the
+// fields outside use (the revision cannot read them). The body is decoded
+// only when withBody (the revision reads it or its state), and included
+// only when use has it.
+func (e *Engine) buildInput(in *Input, withBody bool, use inputUse) (ast.Value, error) {
 	state := termBodyAbsent
 	if in.BodyState != "" {
 		state = commonTerm(in.BodyState)
@@ -75,8 +77,8 @@ func (e *Engine) buildInput(in *Input, withBody bool) (ast.Value, error) {
 			return nil, err
 		}
 	}
-	claims := ast.Value(ast.NewObject())
-	if s := &in.Subject; len(s.Claims) > 0 {
+	claims := ast.Value(emptyObject)
+	if s := &in.Subject; use&useClaims != 0 && len(s.Claims) > 0 {
 		v, err := ast.InterfaceToValue(s.Claims)
 		if err != nil {
 			// The claim values are not named: they may be personal data.
@@ -85,41 +87,74 @@ func (e *Engine) buildInput(in *Input, withBody bool) (ast.Value, error) {
 		claims = v
 	}
 
-	b := newInputBuilder(in)
-	req := b.pairs(10)
-	req = append(req,
-		[2]*ast.Term{kMethod, commonTerm(in.Method)},
-		[2]*ast.Term{kHost, b.str(in.Host)},
-		[2]*ast.Term{kPath, b.str(in.Path)},
-		[2]*ast.Term{kSegments, b.term(b.strings(in.Segments))},
-		[2]*ast.Term{kQuery, b.term(b.multiMap(in.Query, nil))},
-		[2]*ast.Term{kHeaders, b.term(b.multiMap(in.Headers, e.creds))},
-		[2]*ast.Term{kBodyState, state},
-		[2]*ast.Term{kClientIP, b.str(in.ClientIP)},
-		[2]*ast.Term{kID, b.str(in.RequestID)},
-	)
-	if body != nil {
-		req = append(req, [2]*ast.Term{kBody, b.term(body)})
+	b := newInputBuilder(in, use)
+	top := b.pairs(4)
+	if use&useRequest != 0 {
+		req := b.pairs(10)
+		if use&useMethod != 0 {
+			req = append(req, [2]*ast.Term{kMethod, commonTerm(in.Method)})
+		}
+		if use&useHost != 0 {
+			req = append(req, [2]*ast.Term{kHost, b.str(in.Host)})
+		}
+		if use&usePath != 0 {
+			req = append(req, [2]*ast.Term{kPath, b.str(in.Path)})
+		}
+		if use&useSegments != 0 {
+			req = append(req, [2]*ast.Term{kSegments, b.term(b.strings(in.Segments))})
+		}
+		if use&useQuery != 0 {
+			req = append(req, [2]*ast.Term{kQuery, b.term(b.multiMap(in.Query, nil))})
+		}
+		if use&useHeaders != 0 {
+			req = append(req, [2]*ast.Term{kHeaders, b.term(b.multiMap(in.Headers, e.creds))})
+		}
+		if use&useBodyState != 0 {
+			req = append(req, [2]*ast.Term{kBodyState, state})
+		}
+		if use&useClientIP != 0 {
+			req = append(req, [2]*ast.Term{kClientIP, b.str(in.ClientIP)})
+		}
+		if use&useRequestID != 0 {
+			req = append(req, [2]*ast.Term{kID, b.str(in.RequestID)})
+		}
+		if body != nil && use&useBody != 0 {
+			req = append(req, [2]*ast.Term{kBody, b.term(body)})
+		}
+		top = append(top, [2]*ast.Term{kRequest, b.term(ast.NewObject(req...))})
 	}
-	s := &in.Subject
-	subj := append(b.pairs(5),
-		[2]*ast.Term{kAuthenticated, ast.InternedTerm(s.Authenticated)},
-		[2]*ast.Term{kID, b.str(s.ID)},
-		[2]*ast.Term{kRoles, b.term(b.strings(s.Roles))},
-		[2]*ast.Term{kClaims, b.term(claims)},
-		[2]*ast.Term{kMethod, commonTerm(s.Method)},
-	)
-	route := append(b.pairs(2),
-		[2]*ast.Term{kName, b.str(in.RouteName)},
-		[2]*ast.Term{kPrefix, b.str(in.RoutePrefix)},
-	)
-	return ast.NewObject(append(b.pairs(4),
-		[2]*ast.Term{kRequest, b.term(ast.NewObject(req...))},
-		[2]*ast.Term{kRoute, b.term(ast.NewObject(route...))},
-		[2]*ast.Term{kSubject, b.term(ast.NewObject(subj...))},
-		[2]*ast.Term{kTimeNS, b.term(ast.Number(strconv.FormatInt(in.TimeNS, 10)))},
-	)...), nil
+	if use&useRoute != 0 {
+		top = append(top, [2]*ast.Term{kRoute, e.routeTerm(in.RouteName, in.RoutePrefix, use)})
+	}
+	if use&useSubject != 0 {
+		s := &in.Subject
+		subj := b.pairs(5)
+		if use&useAuthenticated != 0 {
+			subj = append(subj, [2]*ast.Term{kAuthenticated, ast.InternedTerm(s.Authenticated)})
+		}
+		if use&useSubjectID != 0 {
+			subj = append(subj, [2]*ast.Term{kID, b.str(s.ID)})
+		}
+		if use&useRoles != 0 {
+			subj = append(subj, [2]*ast.Term{kRoles, b.term(b.strings(s.Roles))})
+		}
+		if use&useClaims != 0 {
+			subj = append(subj, [2]*ast.Term{kClaims, b.term(claims)})
+		}
+		if use&useSubjectMethod != 0 {
+			subj = append(subj, [2]*ast.Term{kMethod, commonTerm(s.Method)})
+		}
+		top = append(top, [2]*ast.Term{kSubject, b.term(ast.NewObject(subj...))})
+	}
+	if use&useTimeNS != 0 {
+		top = append(top, [2]*ast.Term{kTimeNS, b.term(ast.Number(strconv.FormatInt(in.TimeNS, 10)))})
+	}
+	return ast.NewObject(top...), nil
 }
+
+// emptyObject is the claims of a subject without claims. Values are never
+// mutated by evaluation, so one serves every request.
+var emptyObject = ast.NewObject()
 
 // inputBuilder carves the terms, element lists and key/value pairs of one
 // input document out of three allocations sized for the request, instead
@@ -130,14 +165,27 @@ type inputBuilder struct {
 	kvs   [][2]*ast.Term
 }
 
-func newInputBuilder(in *Input) *inputBuilder {
-	lists := len(in.Segments) + len(in.Subject.Roles) + len(in.Query) + len(in.Headers)
+func newInputBuilder(in *Input, use inputUse) *inputBuilder {
+	var lists, multi int
+	if use&useSegments != 0 {
+		lists += len(in.Segments)
+	}
+	if use&useRoles != 0 {
+		lists += len(in.Subject.Roles)
+	}
+	if use&useQuery != 0 {
+		multi += len(in.Query)
+	}
+	if use&useHeaders != 0 {
+		multi += len(in.Headers)
+	}
+	lists += multi
 	return &inputBuilder{
 		// 18 fixed terms, one per list element, and at most two (name,
 		// list) per query or header name.
-		terms: make([]ast.Term, 0, 18+lists+2*(len(in.Query)+len(in.Headers))),
+		terms: make([]ast.Term, 0, 18+lists+2*multi),
 		elems: make([]*ast.Term, 0, lists),
-		kvs:   make([][2]*ast.Term, 0, 21+len(in.Query)+len(in.Headers)),
+		kvs:   make([][2]*ast.Term, 0, 21+multi),
 	}
 }
 
@@ -214,4 +262,35 @@ next:
 		kvs = append(kvs, [2]*ast.Term{b.str(name), b.term(ast.NewArray(vals...))})
 	}
 	return ast.NewObject(kvs...)
+}
+
+// routeKey identifies one cached input.route object.
+type routeKey struct {
+	name, prefix string
+	use          inputUse
+}
+
+// maxRouteTerms bounds the route objects an Engine keeps: a gateway has a
+// handful of routes, `veil policy eval` one per run.
+const maxRouteTerms = 256
+
+// routeTerm returns input.route for a route, built once per route: its
+// values come from the configuration, not from the request.
+func (e *Engine) routeTerm(name, prefix string, use inputUse) *ast.Term {
+	k := routeKey{name, prefix, use & useRoute}
+	if t, ok := e.routes.Load(k); ok {
+		return t.(*ast.Term)
+	}
+	kvs := make([][2]*ast.Term, 0, 2)
+	if k.use&useRouteName != 0 {
+		kvs = append(kvs, [2]*ast.Term{kName, ast.StringTerm(name)})
+	}
+	if k.use&useRoutePrefix != 0 {
+		kvs = append(kvs, [2]*ast.Term{kPrefix, ast.StringTerm(prefix)})
+	}
+	t := ast.NewTerm(ast.NewObject(kvs...))
+	if e.nroutes.Add(1) <= maxRouteTerms {
+		e.routes.Store(k, t)
+	}
+	return t
 }

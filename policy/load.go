@@ -16,11 +16,18 @@ import (
 	"github.com/open-policy-agent/opa/v1/rego"
 )
 
-// revision is one compiled policy revision. It is immutable once stored.
+// revision is one compiled policy revision. It is immutable once stored,
+// except for its decision cache.
 type revision struct {
 	id        string
 	pq        rego.PreparedEvalQuery
 	readsBody bool
+	uses      inputUse       // the input fields the modules and query can read
+	decisions *decisionCache // decision value -> decoded decision
+	// byInput maps an input (as buildInput leaves it) to its decision; nil
+	// when decisions are not a function of the input alone (see
+	// deterministic).
+	byInput *decisionCache
 }
 
 // source is one loaded policy file; name is slash-separated and relative to
@@ -135,14 +142,36 @@ func (e *Engine) load(ctx context.Context) (*revision, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrCompile, err)
 	}
-	reads := false
+	reads, uses, det := readsBody(query), inputUses(query), deterministic(query)
 	for _, m := range compiler.Modules {
-		if readsBody(m) {
-			reads = true
-			break
-		}
+		reads = reads || readsBody(m)
+		uses |= inputUses(m)
+		det = det && deterministic(m)
 	}
-	return &revision{id: id, pq: pq, readsBody: reads || readsBody(query)}, nil
+	rev := &revision{id: id, pq: pq, readsBody: reads, uses: uses,
+		decisions: &decisionCache{max: maxCachedDecisions}}
+	if det && uses&(useTimeNS|useRequestID) == 0 {
+		rev.byInput = &decisionCache{max: maxCachedInputs}
+	}
+	return rev, nil
+}
+
+// deterministic reports whether x calls no non-deterministic built-in
+// (time, rand, uuid, http.send, net.lookup_*, ...; OPA flags them): then,
+// for a revision that reads neither input.time_ns nor input.request.id, a
+// decision is a function of the input fields the revision reads (DESIGN
+// "Decision cache"). Built-ins are found by the refs that name them,
+// wherever they occur (operator of an expression, nested call), so a local
+// variable shadowing a built-in's name can only make the answer false.
+func deterministic(x any) bool {
+	det := true
+	ast.WalkRefs(x, func(r ast.Ref) bool {
+		if b, ok := ast.BuiltinMap[r.String()]; ok && b.Nondeterministic {
+			det = false
+		}
+		return !det
+	})
+	return det
 }
 
 // bodyPath is the input path of the request body.

@@ -1,9 +1,17 @@
 // Package policy is Veil's embedded OPA engine: it loads the Rego policies
 // of one directory (or fs.FS), compiles and prepares one query per policy
-// revision, builds the policy input for one request as an ast.Value, and
-// validates the decision strictly before the gateway acts on it. It also
-// hot-reloads the policies, runs their Rego unit tests and explains a
-// decision with a full trace.
+// revision, builds the policy input for one request as an ast.Value (only
+// the fields the revision's policies can read), and validates the decision
+// strictly before the gateway acts on it. It also hot-reloads the
+// policies, runs their Rego unit tests and explains a decision with a full
+// trace.
+//
+// Decision cache (DESIGN "Decision cache"): per revision, decoded decisions
+// are kept by decision value, and, when the revision reads neither
+// input.time_ns nor input.request.id and calls no non-deterministic
+// built-in, by input (the fields the revision reads, which leave out
+// request.id and time_ns); inputs with a request body are not kept. Both
+// caches are bounded and start empty with every revision.
 //
 // It owns the input contract (DESIGN "Policy input") and the decision
 // contract (DESIGN "Decision") up to decoding the transform rules; it does
@@ -101,7 +109,10 @@ type Options struct {
 	FS fs.FS
 }
 
-// Input is one request as the gateway saw it, already normalised.
+// Input is one request as the gateway saw it, already normalised. The
+// engine may keep copies of its values in its caches after Decide returns,
+// so its strings must not alias memory that is reused (no unsafe
+// conversions of pooled buffers).
 type Input struct {
 	// Method, Host and Path are the normalised request line values.
 	Method, Host, Path string
@@ -185,6 +196,9 @@ type Engine struct {
 
 	cur      atomic.Pointer[revision]
 	reloadMu sync.Mutex // serialises Reload
+
+	routes  sync.Map     // routeKey -> *ast.Term, see routeTerm
+	nroutes atomic.Int32 // entries stored in routes, at most maxRouteTerms
 }
 
 // New loads, compiles and prepares the policies of cfg.Dir (or opts.FS). It
@@ -258,6 +272,11 @@ func (e *Engine) Reload() error {
 }
 
 // Decide evaluates the decision for one request within Options.Timeout.
+//
+// Decisions repeat heavily across requests, so the returned *Decision may be
+// shared with other callers (decoded once per distinct decision value and
+// policy revision): callers must treat it, its rule slices and its tags map
+// as read-only.
 func (e *Engine) Decide(ctx context.Context, in *Input) (*Decision, error) {
 	return e.decide(ctx, in, nil)
 }
@@ -281,21 +300,37 @@ func (e *Engine) decide(ctx context.Context, in *Input, tracer *topdown.BufferTr
 		return nil, fmt.Errorf("%w: nil input", ErrEvaluation)
 	}
 	rev := e.cur.Load()
-	input, err := e.buildInput(in, rev.readsBody)
+	input, err := e.buildInput(in, rev.readsBody, rev.uses)
 	if err != nil {
 		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrEvaluation, err) // fail closed, the caller has gone
 	}
+	// An input the revision already decided, unless Explain wants a trace
+	// or the input holds a request body (large, and rarely repeated).
+	byInput := rev.byInput
+	if tracer != nil || (rev.uses&useBody != 0 && rev.readsBody && in.BodyState == BodyParsed) {
+		byInput = nil
+	}
+	if byInput != nil {
+		if d := byInput.get(input); d != nil {
+			return d, nil
+		}
+	}
 	ctx, cancel := context.WithTimeout(ctx, e.timeout)
 	defer cancel()
+	// Cancel evaluation with the context without the goroutine per
+	// evaluation that rego starts when it has no external cancel.
+	c := topdown.NewCancel()
+	stop := context.AfterFunc(ctx, c.Cancel)
+	defer stop()
 
 	var rs rego.ResultSet
 	if tracer != nil {
-		rs, err = rev.pq.Eval(ctx, rego.EvalParsedInput(input), rego.EvalQueryTracer(tracer))
+		rs, err = rev.pq.Eval(ctx, rego.EvalParsedInput(input), rego.EvalExternalCancel(c), rego.EvalQueryTracer(tracer))
 	} else {
-		rs, err = rev.pq.Eval(ctx, rego.EvalParsedInput(input), evalNoMetrics)
+		rs, err = rev.pq.Eval(ctx, rego.EvalParsedInput(input), rego.EvalExternalCancel(c), evalNoMetrics)
 	}
 	if err != nil {
 		return nil, evalError(ctx, err, tracer != nil)
@@ -307,13 +342,21 @@ func (e *Engine) decide(ctx context.Context, in *Input, tracer *topdown.BufferTr
 	if !ok {
 		return nil, fmt.Errorf("%w: unexpected result type %T", ErrEvaluation, rs[0].Expressions[0].Value)
 	}
-	d, reason := decodeDecision(term.Value)
-	if reason != "" {
-		e.log.Warn("policy decision invalid",
-			zap.String("revision", rev.id), zap.String("reason", reason))
-		return nil, fmt.Errorf("%w: %s", ErrInvalidDecision, reason)
+	d := rev.decisions.get(term.Value)
+	if d == nil {
+		var reason string
+		d, reason = decodeDecision(term.Value)
+		if reason != "" {
+			e.log.Warn("policy decision invalid",
+				zap.String("revision", rev.id), zap.String("reason", reason))
+			return nil, fmt.Errorf("%w: %s", ErrInvalidDecision, reason)
+		}
+		d.Revision = rev.id
+		rev.decisions.put(term.Value, d)
 	}
-	d.Revision = rev.id
+	if byInput != nil {
+		byInput.put(input, d)
+	}
 	return d, nil
 }
 

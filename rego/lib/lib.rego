@@ -18,12 +18,15 @@ authenticated if {
 	input.subject.id != ""
 }
 
-# has_role(role) holds when the verified subject carries role.
-has_role(role) if {
+# roles is the set of roles of the verified subject (empty for anyone
+# else), built once per decision: role checks are set lookups.
+roles contains r if {
 	authenticated
 	some r in input.subject.roles
-	r == role
 }
+
+# has_role(role) holds when the verified subject carries role.
+has_role(role) if role in roles
 
 # --- method -----------------------------------------------------------------
 
@@ -74,9 +77,9 @@ body_refusal := deny(
 
 # prefix_segments are the segments of the route prefix ("/crm/" ->
 # ["crm"]).
-prefix_segments := split(prefix, "/") if prefix != ""
-
-prefix_segments := [] if prefix == ""
+prefix_segments := [] if {
+	prefix == ""
+} else := split(prefix, "/")
 
 prefix := trim(object.get(input.route, "prefix", ""), "/")
 
@@ -84,8 +87,9 @@ prefix := trim(object.get(input.route, "prefix", ""), "/")
 # (/crm/customers/c-0001 -> ["customers", "c-0001"]). Undefined when the
 # path does not start with the prefix, so nothing matches and the request
 # is denied.
-resource := array.slice(input.request.segments, count(prefix_segments), count(input.request.segments)) if {
-	array.slice(input.request.segments, 0, count(prefix_segments)) == prefix_segments
+resource := array.slice(input.request.segments, n, count(input.request.segments)) if {
+	n := count(prefix_segments)
+	array.slice(input.request.segments, 0, n) == prefix_segments
 }
 
 # query_is(name, value) holds when the query has exactly one parameter name
@@ -105,11 +109,13 @@ route_root := "" if prefix == ""
 
 # endpoint names the resource as a template: ids become "{id}"
 # ("customers", "customers/{id}", "employees/{id}/reviews").
-endpoint := resource[0] if count(resource) == 1
-
-endpoint := concat("", [resource[0], "/{id}"]) if count(resource) == 2
-
-endpoint := concat("", [resource[0], "/{id}/", resource[2]]) if count(resource) == 3
+endpoint := resource[0] if {
+	count(resource) == 1
+} else := concat("", [resource[0], "/{id}"]) if {
+	count(resource) == 2
+} else := concat("", [resource[0], "/{id}/", resource[2]]) if {
+	count(resource) == 3
+}
 
 # --- rule builders ----------------------------------------------------------
 

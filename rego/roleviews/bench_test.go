@@ -12,7 +12,9 @@ import (
 
 // BenchmarkShippedDecide measures one decision of the shipped policies
 // through the gateway's policy engine (input construction and decision
-// validation included) for typical requests of three roles.
+// cache included: each request repeats, so it is evaluated once) for
+// typical requests of three roles. policy's
+// BenchmarkDecideShippedCRMSupportListUncached measures full evaluations.
 func BenchmarkShippedDecide(b *testing.B) {
 	e, err := policy.New(policy.Config{}, policy.Options{FS: veilrego.FS, Timeout: time.Second})
 	if err != nil {

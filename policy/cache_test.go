@@ -1,0 +1,240 @@
+package policy
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+)
+
+func TestInputUses(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, rules string
+		want        inputUse
+	}{
+		{"no input", `decision := {"allow": true}`, 0},
+		{"one field", `decision := {"allow": input.request.method == "GET"}`, useMethod},
+		{"fields of three objects", `decision := {"allow": "x" in input.subject.roles}
+r if input.route.prefix == input.request.path`, useRoles | useRoutePrefix | usePath},
+		{"below a field", `decision := {"allow": input.request.query.a[0] == input.subject.claims.tenant}`, useQuery | useClaims},
+		{"whole request", `decision := {"allow": true, "reason": json.marshal(input.request)}`, useRequest},
+		{"whole input", `decision := {"allow": true, "reason": json.marshal(input)}`, useAll},
+		{"input passed to a function", `decision := {"allow": f(input)}
+f(x) := x.request.body.ok`, useAll},
+		{"dynamic key into subject", `decision := {"allow": true} if { some k; input.subject[k] == "x" }`, useSubject},
+		{"dynamic key into input", `decision := {"allow": true} if { some k; input[k].id }`, useAll},
+		{"time", `decision := {"allow": input.time_ns > 0}`, useTimeNS},
+		{"request id", `decision := {"allow": input.request.id != ""}`, useRequestID},
+		{"import alias", "import input.subject as s\ndecision := {\"allow\": s.authenticated}", useAuthenticated},
+		{"with target", `decision := {"allow": true} if { r with input.request.host as "x" }
+r if input.subject.id == "a"`, useHost | useSubjectID},
+		{"key the gateway never sets", `decision := {"allow": input.extra.x == 1}`, 0},
+		{"ref inside a data ref", `decision := {"allow": m[input.request.method]}
+m := {"GET": true}`, useMethod},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e, _, _ := newEngine(t, map[string]string{"veil.rego": "package veil\n\n" + tc.rules + "\n"}, Options{})
+			if got := e.cur.Load().uses; got != tc.want {
+				t.Fatalf("uses = %018b, want %018b", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestInputLeavesOutUnreadFields checks that the input holds exactly the
+// fields the revision reads, with their values.
+func TestInputLeavesOutUnreadFields(t *testing.T) {
+	t.Parallel()
+	e, _, _ := newEngine(t, decisionPolicy(`{"allow": input.request.method == "GET", "reason": input.subject.id}`), Options{})
+	rev := e.cur.Load()
+	v, err := e.buildInput(supportInput(), rev.readsBody, rev.uses)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := ast.MustParseTerm(`{"request": {"method": "GET"}, "subject": {"id": "alice"}}`).Value
+	if v.Compare(want) != 0 {
+		t.Fatalf("input = %v, want %v", v, want)
+	}
+}
+
+func TestDecisionCache(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+
+	t.Run("a repeated input is decided once", func(t *testing.T) {
+		t.Parallel()
+		e, _, _ := newEngine(t, decisionPolicy(`{"allow": true, "reason": input.subject.id}`), Options{})
+		in := supportInput()
+		d1, err1 := e.Decide(ctx, in)
+		in.RequestID, in.TimeNS, in.Headers = "req-2", 42, nil // not read by the policy
+		d2, err2 := e.Decide(ctx, in)
+		if err1 != nil || err2 != nil || d1 != d2 {
+			t.Fatalf("Decide = %p, %v then %p, %v; want one shared decision", d1, err1, d2, err2)
+		}
+	})
+
+	t.Run("subjects never share what they should not", func(t *testing.T) {
+		t.Parallel()
+		e, _, _ := newEngine(t, decisionPolicy(`{"allow": "support" in input.subject.roles, "reason": input.subject.id}`), Options{})
+		for range 2 { // the second round is served from the cache
+			for _, s := range []struct {
+				id, role string
+				allow    bool
+			}{{"alice", "support", true}, {"bob", "support", true}, {"alice", "intern", false}, {`al"ice`, "support", true}} {
+				in := supportInput()
+				in.Subject.ID, in.Subject.Roles = s.id, []string{s.role}
+				d, err := e.Decide(ctx, in)
+				if err != nil || d.Reason != s.id || d.Allow != s.allow {
+					t.Fatalf("Decide(%s, %s) = %+v, %v; want reason %q, allow %v", s.id, s.role, d, err, s.id, s.allow)
+				}
+			}
+		}
+	})
+
+	t.Run("equal decisions share one decoding", func(t *testing.T) {
+		t.Parallel()
+		e, _, _ := newEngine(t, decisionPolicy(`{"allow": true, "response_transforms": [{"path": "$..ssn", "action": "redact"}]} if "support" in input.subject.roles`), Options{})
+		a, b := supportInput(), supportInput()
+		b.Subject.ID = "bob"
+		da, erra := e.Decide(ctx, a)
+		db, errb := e.Decide(ctx, b)
+		if erra != nil || errb != nil || da != db || len(da.ResponseTransforms) != 1 {
+			t.Fatalf("Decide = %+v, %v and %+v, %v; want one shared decision", da, erra, db, errb)
+		}
+	})
+
+	tests := []struct {
+		name, expr string
+		change     func(*Input)
+	}{
+		{"time_ns", `{"allow": true, "reason": format_int(input.time_ns, 10)}`, func(in *Input) { in.TimeNS++ }},
+		{"request id", `{"allow": true, "reason": input.request.id}`, func(in *Input) { in.RequestID = "req-2" }},
+		{"non-deterministic built-in", `{"allow": true, "reason": format_int(time.now_ns(), 10)}`, nil},
+		{"non-deterministic built-in in a helper", `{"allow": true, "reason": r}
+r := sprintf("%d", [x]) if { x := rand.intn("seed", 1000) }`, nil},
+	}
+	for _, tc := range tests {
+		t.Run("not cached: "+tc.name, func(t *testing.T) {
+			t.Parallel()
+			e, _, _ := newEngine(t, decisionPolicy(tc.expr), Options{})
+			if e.cur.Load().byInput != nil {
+				t.Fatal("revision caches decisions by input")
+			}
+			in := supportInput()
+			d1, err := e.Decide(ctx, in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.change == nil {
+				return
+			}
+			tc.change(in)
+			d2, err := e.Decide(ctx, in)
+			if err != nil || d2.Reason == d1.Reason {
+				t.Fatalf("second Decide = %+v, %v; want a new reason", d2, err)
+			}
+		})
+	}
+
+	t.Run("inputs with a body are not kept", func(t *testing.T) {
+		t.Parallel()
+		e, _, _ := newEngine(t, decisionPolicy(`{"allow": true} if input.request.body.ok == true`+
+			"\ndecision := {\"allow\": true} if input.request.body_state == \"absent\""), Options{})
+		in := supportInput()
+		in.Method, in.BodyState, in.Body = "POST", BodyParsed, []byte(`{"ok": true}`)
+		for range 2 {
+			if d, err := e.Decide(ctx, in); err != nil || !d.Allow {
+				t.Fatalf("Decide = %+v, %v", d, err)
+			}
+		}
+		if n := e.cur.Load().byInput.len(); n != 0 {
+			t.Fatalf("%d inputs cached, want 0", n)
+		}
+		in.BodyState, in.Body = BodyAbsent, nil
+		if _, err := e.Decide(ctx, in); err != nil {
+			t.Fatal(err)
+		}
+		if n := e.cur.Load().byInput.len(); n != 1 {
+			t.Fatalf("%d inputs cached, want 1", n)
+		}
+	})
+
+	t.Run("a reload starts over", func(t *testing.T) {
+		t.Parallel()
+		e, dir, _ := newEngine(t, decisionPolicy(`{"allow": true}`), Options{})
+		if d, err := e.Decide(ctx, supportInput()); err != nil || !d.Allow {
+			t.Fatalf("Decide = %+v, %v", d, err)
+		}
+		writeFiles(t, dir, decisionPolicy(`{"allow": false}`))
+		if err := e.Reload(); err != nil {
+			t.Fatal(err)
+		}
+		if d, err := e.Decide(ctx, supportInput()); err != nil || d.Allow || d.Revision != e.Revision() {
+			t.Fatalf("Decide after reload = %+v, %v; want a denial of revision %s", d, err, e.Revision())
+		}
+	})
+
+	t.Run("Explain traces a cached decision", func(t *testing.T) {
+		t.Parallel()
+		e, _, _ := newEngine(t, decisionPolicy(`{"allow": true}`), Options{})
+		d1, err := e.Decide(ctx, supportInput())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var buf bytes.Buffer
+		d2, err := e.Explain(ctx, supportInput(), &buf)
+		if err != nil || d2 != d1 || !strings.Contains(buf.String(), "Exit data.veil.decision") {
+			t.Fatalf("Explain = %+v, %v with trace:\n%s", d2, err, buf.String())
+		}
+	})
+
+	t.Run("concurrent subjects", func(t *testing.T) {
+		t.Parallel()
+		e, _, _ := newEngine(t, decisionPolicy(`{"allow": true, "reason": input.subject.id}`), Options{})
+		var wg sync.WaitGroup
+		errs := make(chan error, 4)
+		for g := range 4 {
+			wg.Go(func() {
+				for i := range 300 {
+					in := supportInput()
+					in.Subject.ID = fmt.Sprintf("u-%d", (i*7+g)%50)
+					d, err := e.Decide(ctx, in)
+					if err != nil || d.Reason != in.Subject.ID {
+						errs <- fmt.Errorf("Decide(%s) = %+v, %v", in.Subject.ID, d, err)
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
+		}
+	})
+}
+
+func TestDecisionCacheBound(t *testing.T) {
+	t.Parallel()
+	c := &decisionCache{max: 8}
+	d := &Decision{}
+	for i := range 20 {
+		c.put(ast.Number(fmt.Sprint(i)), d)
+		if n := c.len(); n > 8 {
+			t.Fatalf("%d entries after %d puts, want at most 8", n, i+1)
+		}
+		if c.get(ast.Number(fmt.Sprint(i))) != d {
+			t.Fatalf("entry %d missing right after put", i)
+		}
+	}
+	if c.get(ast.Number("19")) != d || c.get(ast.String("19")) != nil {
+		t.Fatal("lookup does not compare values exactly")
+	}
+}
