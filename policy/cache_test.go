@@ -238,3 +238,45 @@ func TestDecisionCacheBound(t *testing.T) {
 		t.Fatal("lookup does not compare values exactly")
 	}
 }
+
+func TestReadsHeadersAndQuery(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		rules          string
+		headers, query bool
+	}{
+		{`decision := {"allow": input.subject.authenticated}`, false, false},
+		{`decision := {"allow": input.request.headers.accept[0] == "x"}`, true, false},
+		{`decision := {"allow": input.request.query.a == ["1"]}`, false, true},
+		{`decision := {"allow": true, "reason": json.marshal(input.request)}`, true, true},
+	} {
+		e, _, _ := newEngine(t, map[string]string{"veil.rego": "package veil\n\n" + tc.rules + "\n"}, Options{})
+		if e.ReadsHeaders() != tc.headers || e.ReadsQuery() != tc.query {
+			t.Errorf("%s: headers %v query %v", tc.rules, e.ReadsHeaders(), e.ReadsQuery())
+		}
+	}
+}
+
+// TestPinnedRevisionDecidesAfterReload: a request that pinned a revision
+// (and built its input for it) is decided by that revision even when a
+// reload swaps in a new one meanwhile.
+func TestPinnedRevisionDecidesAfterReload(t *testing.T) {
+	t.Parallel()
+	e, dir, _ := newEngine(t, decisionPolicy(`{"allow": true, "reason": "old"}`), Options{})
+	pinned := e.Current()
+	writeFiles(t, dir, decisionPolicy(`{"allow": object.get(input.request.headers, "x-ok", []) == ["1"], "reason": "new"}`))
+	if err := e.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if pinned.ReadsHeaders() || !e.Current().ReadsHeaders() {
+		t.Fatal("ReadsHeaders must follow the revision")
+	}
+	d, err := pinned.Decide(context.Background(), supportInput())
+	if err != nil || d.Reason != "old" || d.Revision != pinned.ID() {
+		t.Fatalf("pinned revision: %+v %v", d, err)
+	}
+	d, err = e.Current().Decide(context.Background(), supportInput())
+	if err != nil || d.Reason != "new" || d.Revision == pinned.ID() {
+		t.Fatalf("current revision: %+v %v", d, err)
+	}
+}

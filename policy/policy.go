@@ -257,6 +257,14 @@ func (e *Engine) Revision() string { return e.cur.Load().id }
 // then (body_state needs the body read to be truthful).
 func (e *Engine) ReadsBody() bool { return e.cur.Load().readsBody }
 
+// ReadsHeaders reports whether the current revision may read
+// input.request.headers; when false the gateway need not collect them.
+func (e *Engine) ReadsHeaders() bool { return e.Current().ReadsHeaders() }
+
+// ReadsQuery reports whether the current revision may read
+// input.request.query; when false the gateway need not collect it.
+func (e *Engine) ReadsQuery() bool { return e.Current().ReadsQuery() }
+
 // Reload recompiles the policies. On failure the current revision keeps
 // serving and the error (ErrCompile) is returned. Reloading unchanged
 // sources keeps the revision.
@@ -278,7 +286,36 @@ func (e *Engine) Reload() error {
 // policy revision): callers must treat it, its rule slices and its tags map
 // as read-only.
 func (e *Engine) Decide(ctx context.Context, in *Input) (*Decision, error) {
-	return e.decide(ctx, in, nil)
+	return e.decide(ctx, e.cur.Load(), in, nil)
+}
+
+// Revision is one policy revision, pinned: a gateway takes it once per
+// request, asks it which parts of the request it reads (to build only
+// those), and decides with that same revision even if a reload happens
+// meanwhile.
+type Revision struct {
+	e *Engine
+	r *revision
+}
+
+// Current returns the revision being served.
+func (e *Engine) Current() Revision { return Revision{e: e, r: e.cur.Load()} }
+
+// ID is the revision id (see Engine.Revision).
+func (r Revision) ID() string { return r.r.id }
+
+// ReadsBody is Engine.ReadsBody for this revision.
+func (r Revision) ReadsBody() bool { return r.r.readsBody }
+
+// ReadsHeaders reports whether this revision may read input.request.headers.
+func (r Revision) ReadsHeaders() bool { return r.r.uses&useHeaders != 0 }
+
+// ReadsQuery reports whether this revision may read input.request.query.
+func (r Revision) ReadsQuery() bool { return r.r.uses&useQuery != 0 }
+
+// Decide evaluates in with this revision (see Engine.Decide).
+func (r Revision) Decide(ctx context.Context, in *Input) (*Decision, error) {
+	return r.e.decide(ctx, r.r, in, nil)
 }
 
 // Explain evaluates like Decide and writes the full evaluation trace (as
@@ -287,7 +324,7 @@ func (e *Engine) Decide(ctx context.Context, in *Input) (*Decision, error) {
 // diagnostic tool for the policy author's own inputs.
 func (e *Engine) Explain(ctx context.Context, in *Input, w io.Writer) (*Decision, error) {
 	buf := topdown.NewBufferTracer()
-	d, err := e.decide(ctx, in, buf)
+	d, err := e.decide(ctx, e.cur.Load(), in, buf)
 	topdown.PrettyTraceWithLocation(w, *buf)
 	return d, err
 }
@@ -295,11 +332,10 @@ func (e *Engine) Explain(ctx context.Context, in *Input, w io.Writer) (*Decision
 // evalNoMetrics spares each evaluation a metrics registry nobody reads.
 var evalNoMetrics = rego.EvalMetrics(metrics.NoOp())
 
-func (e *Engine) decide(ctx context.Context, in *Input, tracer *topdown.BufferTracer) (*Decision, error) {
+func (e *Engine) decide(ctx context.Context, rev *revision, in *Input, tracer *topdown.BufferTracer) (*Decision, error) {
 	if in == nil {
 		return nil, fmt.Errorf("%w: nil input", ErrEvaluation)
 	}
-	rev := e.cur.Load()
 	input, err := e.buildInput(in, rev.readsBody, rev.uses)
 	if err != nil {
 		return nil, err

@@ -48,6 +48,7 @@ type exchange struct {
 	countIn        bool
 	clientBody     trackReader // the streamed client body, when streamed
 
+	rev       policy.Revision // pinned for the request
 	input     policy.Input
 	decision  *policy.Decision
 	reqProg   *transforms.Program

@@ -224,7 +224,10 @@ func singleHeader(h *fasthttp.RequestHeader, name string) ([]byte, bool) {
 // readBodyForPolicy reads the request body when the policy revision reads
 // input.request.body, and classifies it (body_state).
 func (g *Gateway) readBodyForPolicy(x *exchange) errCode {
-	if !g.engine.ReadsBody() {
+	// Pin the revision: the parts of the request it reads are collected
+	// for it, and it decides, even if a reload happens in between.
+	x.rev = g.engine.Current()
+	if !x.rev.ReadsBody() {
 		return errNone
 	}
 	g.readRequestBody(x)
@@ -329,17 +332,23 @@ func (g *Gateway) decide(x *exchange) errCode {
 	in.Host = string(h.Host())
 	in.Path = x.ev.Path
 	in.Segments = splitSegments(in.Segments[:0], in.Path)
+	// Headers and query are copied only when the revision can read them
+	// (the engine builds only the input fields a policy refers to).
 	in.Query = in.Query[:0]
-	x.ctx.QueryArgs().VisitAll(func(k, v []byte) {
-		in.Query = append(in.Query, [2]string{string(k), string(v)})
-	})
+	if x.rev.ReadsQuery() {
+		x.ctx.QueryArgs().VisitAll(func(k, v []byte) {
+			in.Query = append(in.Query, [2]string{string(k), string(v)})
+		})
+	}
 	in.Headers = in.Headers[:0]
-	h.VisitAll(func(k, v []byte) {
-		if isCredentialHeader(k, g.apiKeyHeader) {
-			return
-		}
-		in.Headers = append(in.Headers, [2]string{string(bytes.ToLower(k)), string(v)})
-	})
+	if x.rev.ReadsHeaders() {
+		h.VisitAll(func(k, v []byte) {
+			if isCredentialHeader(k, g.apiKeyHeader) {
+				return
+			}
+			in.Headers = append(in.Headers, [2]string{string(bytes.ToLower(k)), string(v)})
+		})
+	}
 	in.BodyState = x.bodyState
 	if in.BodyState == "" {
 		// The revision does not read the body: tell it only whether there is one.
@@ -359,8 +368,8 @@ func (g *Gateway) decide(x *exchange) errCode {
 	in.Subject = x.subject
 	in.TimeNS = x.start.UnixNano()
 
-	d, err := g.engine.Decide(context.Background(), in)
-	x.ev.PolicyRevision = g.engine.Revision()
+	d, err := x.rev.Decide(context.Background(), in)
+	x.ev.PolicyRevision = x.rev.ID()
 	if err != nil {
 		g.metrics.decisions.WithLabelValues("error").Inc()
 		switch {
