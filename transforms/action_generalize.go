@@ -74,7 +74,7 @@ func (a *generalizeAction) apply(rw *rewriter, dst, raw []byte) ([]byte, bool, e
 	var s []byte
 	isString := raw[0] == '"'
 	if isString {
-		s = rw.unquote(raw)
+		s, _ = rw.unquote(raw)
 	}
 	switch {
 	case a.bucket > 0:

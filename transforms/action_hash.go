@@ -1,9 +1,8 @@
 package transforms
 
 import (
-	"bytes"
-	"crypto/hmac"
 	"crypto/sha256"
+	"encoding"
 	"encoding/base64"
 	"fmt"
 	"hash"
@@ -62,18 +61,72 @@ func (a *hashAction) apply(rw *rewriter, dst, raw []byte) ([]byte, bool, error) 
 	if err != nil {
 		return dst, false, err
 	}
-	mac.Reset()
-	if c := raw[0]; c == '{' || c == '[' || (c == '"' && bytes.IndexByte(raw, '\\') >= 0) {
+	msg := raw // scalars without escapes are canonical already
+	if c := raw[0]; c == '{' || c == '[' || rw.litEsc {
 		rw.canon = appendCanonical(rw.canon[:0], raw, &rw.tmp)
-		mac.Write(rw.canon)
-	} else {
-		mac.Write(raw) // scalars without escapes are canonical already
+		msg = rw.canon
 	}
-	rw.sum = mac.Sum(rw.sum[:0])
+	rw.sum = mac.appendSum(rw.sum[:0], msg)
 	dst = append(dst, '"')
 	dst = append(dst, a.prefix...)
 	dst = base64.RawURLEncoding.AppendEncode(dst, rw.sum[:a.length])
 	return append(dst, '"'), true, nil
+}
+
+// hmacSHA256 computes HMAC-SHA-256 (RFC 2104) for one key from the
+// precomputed compression states after the key's ipad and opad blocks,
+// as FIPS 198-1 section 6 allows. It is what crypto/hmac does internally
+// once its hash is marshalable, minus the per-call wrapper work (the
+// service-indicator checks, type switches and Reset bookkeeping): about
+// 25 ns of the ~180 ns one short value costs inside Rewrite (measured
+// interleaved; the two SHA-256 compressions are the floor). The SHA-256 primitive is crypto/sha256's; only the
+// standard construction H(K^opad || H(K^ipad || m)) is spelled out here.
+// The marshalled states are key material: they live as long as the pooled
+// rewriter, like crypto/hmac's own copies, and are never logged.
+type hmacSHA256 struct {
+	inner, outer   hash.Hash
+	innerU, outerU encoding.BinaryUnmarshaler
+	ipadSt, opadSt []byte // marshalled states after the ipad/opad block
+}
+
+func newHMACSHA256(key []byte) (*hmacSHA256, error) {
+	if len(key) > sha256.BlockSize {
+		k := sha256.Sum256(key)
+		key = k[:]
+	}
+	var ipad, opad [sha256.BlockSize]byte
+	copy(ipad[:], key)
+	copy(opad[:], key)
+	for i := range ipad {
+		ipad[i] ^= 0x36
+		opad[i] ^= 0x5c
+	}
+	h := &hmacSHA256{inner: sha256.New(), outer: sha256.New()}
+	var err error
+	h.inner.Write(ipad[:])
+	h.outer.Write(opad[:])
+	if h.ipadSt, err = h.inner.(encoding.BinaryMarshaler).MarshalBinary(); err != nil {
+		return nil, err
+	}
+	if h.opadSt, err = h.outer.(encoding.BinaryMarshaler).MarshalBinary(); err != nil {
+		return nil, err
+	}
+	h.innerU = h.inner.(encoding.BinaryUnmarshaler)
+	h.outerU = h.outer.(encoding.BinaryUnmarshaler)
+	return h, nil
+}
+
+// appendSum appends HMAC-SHA-256(key, msg) to dst.
+func (h *hmacSHA256) appendSum(dst, msg []byte) []byte {
+	// The states come from MarshalBinary of the same hash: restoring them
+	// cannot fail.
+	_ = h.innerU.UnmarshalBinary(h.ipadSt)
+	h.inner.Write(msg)
+	n := len(dst)
+	dst = h.inner.Sum(dst)
+	_ = h.outerU.UnmarshalBinary(h.opadSt)
+	h.outer.Write(dst[n:])
+	return h.outer.Sum(dst[:n])
 }
 
 // subkeys caches derived hash subkeys per key version for a Program, so
@@ -91,13 +144,13 @@ type keyVersion struct {
 type macEntry struct {
 	name     string
 	sub      []byte
-	mac      hash.Hash
+	mac      *hmacSHA256
 	resolved bool // the primary version was resolved in this Rewrite
 }
 
 // mac returns the HMAC for key name, resolving the primary key version
 // once per Rewrite call.
-func (rw *rewriter) mac(name string) (hash.Hash, error) {
+func (rw *rewriter) mac(name string) (*hmacSHA256, error) {
 	var e *macEntry
 	for i := range rw.macs {
 		if rw.macs[i].name == name {
@@ -130,8 +183,11 @@ func (rw *rewriter) mac(name string) (hash.Hash, error) {
 		sub = v.([]byte)
 	}
 	if e.mac == nil || len(e.sub) == 0 || &e.sub[0] != &sub[0] {
-		e.sub = sub
-		e.mac = hmac.New(sha256.New, sub)
+		mac, err := newHMACSHA256(sub)
+		if err != nil {
+			return nil, fmt.Errorf("%w: hash key %q: %w", ErrKeyUnavailable, name, err)
+		}
+		e.sub, e.mac = sub, mac
 	}
 	e.resolved = true
 	return e.mac, nil

@@ -1,6 +1,8 @@
 package transforms
 
 import (
+	"bytes"
+	"encoding/binary"
 	"strings"
 	"unicode/utf8"
 )
@@ -30,7 +32,8 @@ type maskAction struct {
 	keepLast  int
 	ignore    string
 	email     bool
-	plainChar byte // char when it is ASCII and needs no escaping, else 0
+	plainChar byte   // char when it is ASCII and needs no escaping, else 0
+	fill      string // plainChar repeated 64 times, copied in bulk by the ASCII paths
 }
 
 func compileMask(p *params) (action, error) {
@@ -43,6 +46,7 @@ func compileMask(p *params) (action, error) {
 	}
 	if a.char >= 0x20 && a.char < 0x80 && a.char != '"' && a.char != '\\' {
 		a.plainChar = byte(a.char)
+		a.fill = strings.Repeat(string(a.char), 64)
 	}
 	var err error
 	if a.keepFirst, err = p.intRange("keep_first", 0, 0, 1<<20, "a non-negative integer"); err != nil {
@@ -68,18 +72,23 @@ func compileMask(p *params) (action, error) {
 func (a *maskAction) apply(rw *rewriter, dst, raw []byte) ([]byte, bool, error) {
 	switch raw[0] {
 	case '"':
-		s := rw.unquote(raw)
+		if !rw.litEsc && a.plainChar != 0 && a.ignore == "" {
+			if out, ok := a.appendPlain(dst, raw); ok {
+				return out, true, nil
+			}
+		}
+		s, verbatim := rw.unquote(raw)
 		dst = append(dst, '"')
 		if a.email {
-			if at := lastIndexByte(s, '@'); at >= 0 {
-				dst = a.appendMasked(dst, s[:at])
-				dst = appendEscaped(dst, s[at:])
+			if at := bytes.LastIndexByte(s, '@'); at >= 0 {
+				dst = a.appendMasked(dst, s[:at], verbatim)
+				dst = appendEscapedIf(dst, s[at:], !verbatim)
 				return append(dst, '"'), true, nil
 			}
 			dst = a.appendAll(dst, s)
 			return append(dst, '"'), true, nil
 		}
-		dst = a.appendMasked(dst, s)
+		dst = a.appendMasked(dst, s, verbatim)
 		return append(dst, '"'), true, nil
 	case 't', 'f', 'n':
 		dst = append(dst, '"')
@@ -87,15 +96,65 @@ func (a *maskAction) apply(rw *rewriter, dst, raw []byte) ([]byte, bool, error) 
 			dst = appendEscRune(dst, a.char)
 		}
 		return append(dst, '"'), true, nil
-	default: // number
+	default: // number: its text needs no escaping
 		dst = append(dst, '"')
-		dst = a.appendMasked(dst, raw)
+		dst = a.appendMasked(dst, raw, true)
 		return append(dst, '"'), true, nil
 	}
 }
 
+// appendPlain is the fast path of apply for a string literal lit without
+// escapes, an ASCII mask character needing no escaping and no ignore set,
+// the common configuration: when lit's content is ASCII (one byte per
+// character), the result is lit itself with one span of bytes overwritten
+// by the mask character, built with one copy and one fill. ok is false
+// when the content is not ASCII (the general path handles it).
+func (a *maskAction) appendPlain(dst, lit []byte) (out []byte, ok bool) {
+	if !isASCII(lit) {
+		return dst, false
+	}
+	// part is what the keep counts apply to: the content, or with format
+	// email its local part, before the last '@' (the content is masked
+	// entirely when it has no '@').
+	part, all := len(lit)-2, false
+	if a.email {
+		at := bytes.LastIndexByte(lit[1:len(lit)-1], '@')
+		part, all = at, at < 0
+		if all {
+			part = len(lit) - 2
+		}
+	}
+	lo, hi := 0, part // masked span of the content
+	if !all && part > a.keepFirst+a.keepLast {
+		lo, hi = a.keepFirst, part-a.keepLast
+	}
+	n := len(dst)
+	dst = append(dst, lit...)
+	for k := n + 1 + lo; k < n+1+hi; {
+		k += copy(dst[k:n+1+hi], a.fill)
+	}
+	return dst, true
+}
+
+// isASCII reports whether b holds only ASCII bytes, eight at a time.
+func isASCII(b []byte) bool {
+	for len(b) >= 8 {
+		if binary.LittleEndian.Uint64(b)&swarHi != 0 {
+			return false
+		}
+		b = b[8:]
+	}
+	for _, c := range b {
+		if c >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
 // appendMasked appends s (valid UTF-8) masked, escaped for a JSON string.
-func (a *maskAction) appendMasked(dst, s []byte) []byte {
+// verbatim: s needs no escaping (see rewriter.unquote).
+func (a *maskAction) appendMasked(dst, s []byte, verbatim bool) []byte {
 	n := utf8.RuneCount(s)
 	kf, kl := a.keepFirst, a.keepLast
 	if n <= kf+kl {
@@ -103,11 +162,13 @@ func (a *maskAction) appendMasked(dst, s []byte) []byte {
 	}
 	if a.plainChar != 0 && a.ignore == "" && n == len(s) {
 		// ASCII fast path: bulk copies.
-		dst = appendEscaped(dst, s[:kf])
-		for range n - kf - kl {
-			dst = append(dst, a.plainChar)
+		dst = appendEscapedIf(dst, s[:kf], !verbatim)
+		for m := n - kf - kl; m > 0; {
+			k := min(m, len(a.fill))
+			dst = append(dst, a.fill[:k]...)
+			m -= k
 		}
-		return appendEscaped(dst, s[n-kl:])
+		return appendEscapedIf(dst, s[n-kl:], !verbatim)
 	}
 	i := 0
 	for _, r := range string(s) { // no allocation: range over conversion
@@ -121,6 +182,15 @@ func (a *maskAction) appendMasked(dst, s []byte) []byte {
 	return dst
 }
 
+// appendEscapedIf appends s escaped when escape is set, else as is (the
+// caller knows s needs no escaping).
+func appendEscapedIf(dst, s []byte, escape bool) []byte {
+	if escape {
+		return appendEscaped(dst, s)
+	}
+	return append(dst, s...)
+}
+
 // appendAll masks every character except the ignored ones.
 func (a *maskAction) appendAll(dst, s []byte) []byte {
 	for _, r := range string(s) {
@@ -131,15 +201,6 @@ func (a *maskAction) appendAll(dst, s []byte) []byte {
 		}
 	}
 	return dst
-}
-
-func lastIndexByte(s []byte, c byte) int {
-	for i := len(s) - 1; i >= 0; i-- {
-		if s[i] == c {
-			return i
-		}
-	}
-	return -1
 }
 
 // appendEscRune appends r escaped for the inside of a JSON string.

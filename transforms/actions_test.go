@@ -1,6 +1,7 @@
 package transforms
 
 import (
+	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
@@ -80,6 +81,15 @@ func TestMask(t *testing.T) {
 		{"number", []any{"keep_last", 2}, `1234`, `"**34"`},
 		{"backslash char", []any{"char", `\`}, `"ab"`, `"\\\\"`},
 		{"empty string", []any{}, `""`, `""`},
+		{"escaped kept part re-escaped", []any{"keep_last", 2}, `"ab\"c"`, `"**\"c"`},
+		{"escaped control kept", []any{"keep_first", 1}, `"\txy"`, `"\t**"`},
+		{"email escaped domain", []any{"format", "email"}, `"a\"b@x\\y.io"`, `"***@x\\y.io"`},
+		{"email solidus escape", []any{"format", "email"}, `"ab@x\/y"`, `"**@x/y"`},
+		{"email keeps cover local part", []any{"format", "email", "keep_first", 2, "keep_last", 2}, `"abc@x.io"`, `"***@x.io"`},
+		{"email keeps", []any{"format", "email", "keep_first", 1, "keep_last", 1}, `"abcd@x.io"`, `"a**d@x.io"`},
+		{"email non-ascii local", []any{"format", "email"}, `"éa@x.io"`, `"**@x.io"`},
+		{"email empty local", []any{"format", "email"}, `"@x.io"`, `"@x.io"`},
+		{"long ascii", []any{"keep_first", 3, "keep_last", 3}, `"` + strings.Repeat("x", 100) + `"`, `"xxx` + strings.Repeat("*", 94) + `xxx"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -175,6 +185,8 @@ func TestHash(t *testing.T) {
 		{"null", nil, `null`, expect(`null`, 16, "h_")},
 		{"object canonical", nil, `{ "b" : [1, "x\n"], "a":2 }`, expect(`{"b":[1,"x\n"],"a":2}`, 16, "h_")},
 		{"length and prefix", []any{"length", 8, "prefix", "id-"}, `"alice"`, expect(`"alice"`, 8, "id-")},
+		{"multi-block message", nil, `"` + strings.Repeat("ab", 70) + `"`, expect(`"`+strings.Repeat("ab", 70)+`"`, 16, "h_")},
+		{"length 32", []any{"length", 32}, `"alice"`, expect(`"alice"`, 32, "h_")},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -306,4 +318,35 @@ func TestRecordIDs(t *testing.T) {
 			t.Errorf("got %q truncated=%v", res.RecordIDs, res.RecordIDsTruncated)
 		}
 	})
+}
+
+// TestHMACSHA256 checks the midstate HMAC against crypto/hmac for keys
+// shorter than, equal to and longer than the SHA-256 block, and messages
+// around the padding boundaries (55/56 bytes, one and several blocks).
+func TestHMACSHA256(t *testing.T) {
+	t.Parallel()
+	for _, kl := range []int{0, 1, 32, 63, 64, 65, 200} {
+		key := make([]byte, kl)
+		for i := range key {
+			key[i] = byte(7*i + kl)
+		}
+		h, err := newHMACSHA256(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var dst []byte
+		for _, ml := range []int{0, 1, 10, 55, 56, 63, 64, 65, 119, 120, 200} {
+			msg := make([]byte, ml)
+			for i := range msg {
+				msg[i] = byte(3*i + ml)
+			}
+			ref := hmac.New(sha256.New, key)
+			ref.Write(msg)
+			want := ref.Sum([]byte("prefix"))
+			dst = h.appendSum(append(dst[:0], "prefix"...), msg)
+			if !bytes.Equal(dst, want) {
+				t.Errorf("key %d bytes, message %d bytes: got %x want %x", kl, ml, dst, want)
+			}
+		}
+	}
 }

@@ -52,10 +52,18 @@ type dstate struct {
 	live   bool    // some query has segments left
 
 	names []string // member names mentioned by live name selectors
-	// name table, when there are several names (see buildNameTable)
-	tabMask  uint32
-	tabStart []int32
-	tabEnt   []int32
+	// lenMask has bit min(len(name), 63) set for every name: a member
+	// name whose length has no bit is "other" without any lookup (most
+	// members of a record are, and their length is known from the scan).
+	lenMask uint64
+	// perfect hash table of names, when there are several (see
+	// buildNameTable); nil: names are compared one by one
+	tab      []nameEnt
+	tabMul   uint64
+	tabShift uint64
+	// nameMap holds the names when there are many and no perfect table
+	// was found; nil: few names, compared one by one
+	nameMap map[string]int32
 	// nameT[i] is the transition for names[i]; nameT[len(names)] the one
 	// for every other name.
 	nameT      []atomic.Pointer[dstate]
@@ -133,6 +141,7 @@ func (m *matcher) newState(set []nstate) *dstate {
 			case jsonpath.SelName:
 				if !slices.Contains(d.names, sel.Name) {
 					d.names = append(d.names, sel.Name)
+					d.lenMask |= 1 << min(len(sel.Name), 63)
 				}
 			case jsonpath.SelIndex, jsonpath.SelSlice:
 				d.dyn = append(d.dyn, dynSel{sel: sel})
@@ -163,46 +172,124 @@ func (m *matcher) newState(set []nstate) *dstate {
 	return d
 }
 
-// nameHash is a cheap hash of a member name from its length and its first
-// and last bytes; the name table resolves collisions by comparing names.
-func nameHash(b []byte) uint32 {
-	n := len(b)
-	if n == 0 {
-		return 0
-	}
-	h := uint32(n)*0x9E3779B1 ^ uint32(b[0])*0x85EBCA6B ^ uint32(b[n-1])*0xC2B2AE35
-	return h ^ h>>15
+// nameEnt is one bucket of a state's name table: a name and its slot.
+// Empty buckets hold "" with the slot for every other name, so a lookup
+// that lands in one answers "other" through the same comparison (when ""
+// itself is a name, it has its own bucket and every "" lookup lands there).
+type nameEnt struct {
+	name string
+	key  uint64 // nameKey(name)
+	slot int32
 }
 
-// buildNameTable builds the open hash table of d.names: bucket b holds
-// the slots tabEnt[tabStart[b]:tabStart[b+1]].
+// nameKey packs a member name into 64 bits without a loop: its first and
+// last four bytes (which overlap for names of 4 to 7 bytes) and its
+// length, or for shorter names its length and first, middle and last
+// bytes. Real member names nearly always differ there; buildNameTable
+// checks that the names of a state do. Names of at most 8 bytes are
+// covered entirely: two of them with the same length and key are equal.
+func nameKey(b []byte) uint64 {
+	n := len(b)
+	if n < 4 {
+		if n == 0 {
+			return 0
+		}
+		return uint64(n) | uint64(b[0])<<8 | uint64(b[n>>1])<<16 | uint64(b[n-1])<<24
+	}
+	return (uint64(binary.LittleEndian.Uint32(b)) | uint64(binary.LittleEndian.Uint32(b[n-4:]))<<32) ^ uint64(n)
+}
+
+// buildNameTable builds a perfect hash table of d.names: a multiplier
+// that sends the nameKey of every name to its own bucket (multiplicative
+// hashing, top bits), so a lookup is one multiplication and at most one
+// name comparison, whatever the number of names. It tries a few table
+// sizes and multipliers (once per state, when the state is built). When
+// none separates the names (names with the same nameKey, e.g. the same
+// length and first and last four bytes, or too many names for a
+// collision-free table of that size), d.tab stays nil and nameSlot uses a
+// map (more than 8 names) or compares the names one by one.
 func (d *dstate) buildNameTable() {
 	size := 8
 	for size < 2*len(d.names) {
 		size *= 2
 	}
-	d.tabMask = uint32(size - 1)
-	buckets := make([][]int32, size)
+	keys := make([]uint64, len(d.names))
 	for i, n := range d.names {
-		b := nameHash([]byte(n)) & d.tabMask
-		buckets[b] = append(buckets[b], int32(i))
+		keys[i] = nameKey([]byte(n))
 	}
-	d.tabStart = make([]int32, size+1)
-	for b, ent := range buckets {
-		d.tabStart[b] = int32(len(d.tabEnt))
-		d.tabEnt = append(d.tabEnt, ent...)
+	// Past 64 names a collision-free table of these sizes is unlikely
+	// (birthday bound): go straight to the map.
+	tries := 3
+	if len(d.names) > 64 {
+		tries = 0
 	}
-	d.tabStart[size] = int32(len(d.tabEnt))
+	for range tries {
+		shift := uint64(64 - bitsLen(size))
+		tab := make([]nameEnt, size)
+		for try := range uint64(64) {
+			// odd multipliers (the step is even)
+			mul := 0x9E3779B97F4A7C15 + try*0xC2B2AE3D27D4EB4E
+			for b := range tab {
+				tab[b] = nameEnt{slot: int32(len(d.names))}
+			}
+			ok := true
+			for i, n := range d.names {
+				b := keys[i] * mul >> shift
+				if tab[b].slot != int32(len(d.names)) {
+					ok = false
+					break
+				}
+				tab[b] = nameEnt{name: n, key: keys[i], slot: int32(i)}
+			}
+			if ok {
+				d.tab, d.tabMul, d.tabShift = tab, mul, shift
+				return
+			}
+		}
+		size *= 2
+	}
+	if len(d.names) > 8 {
+		d.nameMap = make(map[string]int32, len(d.names))
+		for i, n := range d.names {
+			d.nameMap[n] = int32(i)
+		}
+	}
 }
 
-// nameSlot returns the slot of name among d.names, or len(d.names).
+// bitsLen returns log2 of the power of two n.
+func bitsLen(n int) int {
+	l := 0
+	for n > 1 {
+		n >>= 1
+		l++
+	}
+	return l
+}
+
+// nameSlot returns the slot of name among d.names, or len(d.names). It
+// is small enough to be inlined: a name of a length no name has costs no
+// call.
 func (d *dstate) nameSlot(name []byte) int {
-	if d.tabStart != nil {
-		b := nameHash(name) & d.tabMask
-		for j := d.tabStart[b]; j < d.tabStart[b+1]; j++ {
-			if n := d.names[d.tabEnt[j]]; len(n) == len(name) && n == string(name) {
-				return int(d.tabEnt[j])
-			}
+	if d.lenMask&(1<<min(len(name), 63)) == 0 {
+		return len(d.names)
+	}
+	return d.lookupName(name)
+}
+
+// lookupName is nameSlot past the length filter.
+func (d *dstate) lookupName(name []byte) int {
+	if d.tab != nil {
+		k := nameKey(name)
+		e := &d.tab[k*d.tabMul>>d.tabShift]
+		// Short names are compared through their keys (no memequal call).
+		if len(e.name) == len(name) && e.key == k && (len(name) <= 8 || e.name == string(name)) {
+			return int(e.slot)
+		}
+		return len(d.names)
+	}
+	if d.nameMap != nil {
+		if slot, ok := d.nameMap[string(name)]; ok { // no allocation
+			return int(slot)
 		}
 		return len(d.names)
 	}
@@ -226,6 +313,12 @@ type child struct {
 func (m *matcher) step(d *dstate, c child) *dstate {
 	if c.member && d.memberFast {
 		if t := d.nameT[c.slot].Load(); t != nil {
+			return t
+		}
+	} else if !c.member && len(d.dyn) == 0 {
+		// An element of an array no index, slice or filter selector
+		// looks at (the [*] of a record list): one cached transition.
+		if t := d.elemT.Load(); t != nil {
 			return t
 		}
 	}

@@ -1,6 +1,7 @@
 package transforms
 
 import (
+	"bytes"
 	"fmt"
 
 	"github.com/veilgw/veil/transforms/jsonpath"
@@ -23,6 +24,11 @@ type rewriter struct {
 
 	tmp, wtmp, wkey, canon, sum, keybuf, repl []byte
 	macs                                      []macEntry
+	// litEsc reports whether the value decide hands to an action is a
+	// string literal holding escapes (false for other values); set by
+	// decide just before action.apply, so actions need not search for a
+	// backslash again.
+	litEsc bool
 
 	// track maintains the normalized path of the current node and
 	// collects the paths of nodes the record id query selects instead of
@@ -202,7 +208,17 @@ func (rw *rewriter) decide(i int, st *dstate, inh int32, depth, end int) (decisi
 		d.kind, d.inh = descendNode, win
 		return d, nil
 	}
-	if d.end < 0 {
+	// A string is scanned here rather than through skip, keeping whether
+	// it holds escapes for the action (see rewriter.litEsc).
+	rw.litEsc = false
+	switch {
+	case d.end >= 0:
+		rw.litEsc = c == '"' && bytes.IndexByte(rw.src[i:d.end], '\\') >= 0
+	case c == '"':
+		if d.end, rw.litEsc = scanString(rw.src, i); d.end < 0 {
+			return d, errAt(-1, i)
+		}
+	default:
 		if d.end, err = rw.skip(i, depth); err != nil {
 			return d, err
 		}
@@ -404,7 +420,9 @@ func (rw *rewriter) object(i int, st *dstate, inh int32, depth int) (int, error)
 			return 0, errAt(-1, i)
 		}
 		if s[i] == '}' {
-			rw.path = rw.path[:pathLen]
+			if rw.track {
+				rw.path = rw.path[:pathLen]
+			}
 			return i + 1, nil
 		}
 		if s[i] != ',' {
@@ -520,7 +538,9 @@ func (rw *rewriter) array(i int, st *dstate, inh int32, depth int) (int, error) 
 			return 0, errAt(-1, i)
 		}
 		if s[i] == ']' {
-			rw.path = rw.path[:pathLen]
+			if rw.track {
+				rw.path = rw.path[:pathLen]
+			}
 			return i + 1, nil
 		}
 		if s[i] != ',' {

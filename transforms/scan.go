@@ -1,7 +1,6 @@
 package transforms
 
 import (
-	"bytes"
 	"encoding/binary"
 	"math/bits"
 	"unicode/utf8"
@@ -133,14 +132,19 @@ func hex4(s []byte, i int) (rune, bool) {
 	return r, true
 }
 
-// unquote returns the decoded content of the valid string literal lit:
-// lit's own bytes when it holds no escape, else a decoded copy in rw.tmp.
-func (rw *rewriter) unquote(lit []byte) []byte {
-	if bytes.IndexByte(lit, '\\') < 0 {
-		return lit[1 : len(lit)-1]
+// unquote returns the decoded content of the string literal lit, the
+// value decide handed to the running action (its escapes are known from
+// rw.litEsc): lit's own bytes when it holds no escape, else a decoded copy
+// in rw.tmp. verbatim reports the first case: the content of a valid
+// literal without escapes holds no '"', '\\' or control character, so it
+// and every part of it are already escaped for the inside of a JSON string
+// (appendEscaped would copy them unchanged).
+func (rw *rewriter) unquote(lit []byte) (s []byte, verbatim bool) {
+	if !rw.litEsc {
+		return lit[1 : len(lit)-1], true
 	}
 	rw.tmp = appendUnescaped(rw.tmp[:0], lit)
-	return rw.tmp
+	return rw.tmp, false
 }
 
 // appendUnescaped appends the decoded content of the valid string literal
@@ -317,7 +321,14 @@ func skipValue(s []byte, i, depth, maxDepth int) int {
 				}
 				i = skipWS(s, i+1)
 			}
-			if i = skipValue(s, i, depth+1, maxDepth); i < 0 {
+			// Strings (most values) are scanned here rather than through a
+			// recursive call.
+			if i < len(s) && s[i] == '"' {
+				i, _ = scanString(s, i)
+			} else {
+				i = skipValue(s, i, depth+1, maxDepth)
+			}
+			if i < 0 {
 				return i
 			}
 			i = skipWS(s, i)
