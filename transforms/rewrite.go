@@ -363,7 +363,7 @@ func (rw *rewriter) object(i int, st *dstate, inh int32, depth int) (int, error)
 				}
 			}
 			if rw.track {
-				rw.path = appendNormName(rw.path[:pathLen], name)
+				rw.path = jsonpath.AppendNormalizedName(rw.path[:pathLen], string(name)) // select mode only
 			}
 		}
 		var end int
@@ -481,7 +481,7 @@ func (rw *rewriter) array(i int, st *dstate, inh int32, depth int) (int, error) 
 			}
 			cst = m.step(st, c)
 			if rw.track {
-				rw.path = appendNormIndex(rw.path[:pathLen], k)
+				rw.path = jsonpath.AppendNormalizedIndex(rw.path[:pathLen], int(k))
 			}
 		}
 		var end int
