@@ -79,11 +79,12 @@ func (c errCode) status() int     { return errTable[c].status }
 func (c errCode) String() string  { return errTable[c].code }
 func (c errCode) message() string { return errTable[c].message }
 
-// writeError sets a JSON error response. status overrides the table's
-// status when non-zero (a policy may choose another 4xx); message
-// overrides the fixed message when non-empty (a policy's reason, already
-// checked by the caller).
-func writeError(resp *fasthttp.Response, c errCode, status int, message, requestID string) {
+// setError prepares a JSON error response: status and headers on resp, the
+// body appended to dst and returned. status overrides the table's status
+// when non-zero (a policy may choose another 4xx); message overrides the
+// fixed message when non-empty (a policy's reason, already bounded by the
+// caller).
+func setError(dst []byte, resp *fasthttp.Response, c errCode, status int, message, requestID string) []byte {
 	if status == 0 {
 		status = c.status()
 	}
@@ -93,19 +94,16 @@ func writeError(resp *fasthttp.Response, c errCode, status int, message, request
 	resp.ResetBody()
 	resp.SetStatusCode(status)
 	resp.Header.SetContentType("application/json")
-	b := resp.BodyWriter()
-	buf := make([]byte, 0, 128+len(message)+len(requestID))
-	buf = append(buf, `{"error":{"code":`...)
-	buf = strconv.AppendQuote(buf, c.String())
-	buf = append(buf, `,"message":`...)
-	buf = appendJSONString(buf, message)
-	buf = append(buf, `,"request_id":`...)
-	buf = appendJSONString(buf, requestID)
-	buf = append(buf, "}}\n"...)
-	_, _ = b.Write(buf)
 	if c == errUnauthorized {
 		resp.Header.Set("WWW-Authenticate", `Bearer error="invalid_token"`)
 	}
+	dst = append(dst, `{"error":{"code":`...)
+	dst = strconv.AppendQuote(dst, c.String())
+	dst = append(dst, `,"message":`...)
+	dst = appendJSONString(dst, message)
+	dst = append(dst, `,"request_id":`...)
+	dst = appendJSONString(dst, requestID)
+	return append(dst, "}}\n"...)
 }
 
 // appendJSONString appends s as a JSON string literal.

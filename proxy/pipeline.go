@@ -708,13 +708,11 @@ func (g *Gateway) respond(x *exchange) {
 	resp := &x.ctx.Response
 	if x.fail != errNone {
 		x.closeUpstream()
-		writeError(resp, x.fail, x.failStatus, x.failMsg, x.ev.RequestID)
+		x.out = setError(x.out[:0], resp, x.fail, x.failStatus, x.failMsg, x.ev.RequestID)
 		x.ev.ErrorCode = x.fail.String()
 		if x.fail != errPolicyDenied {
 			x.ev.Allowed = false
 		}
-		x.out = append(x.out[:0], resp.Body()...)
-		resp.ResetBody()
 		resp.Header.SetBytesV("X-Request-Id", x.reqID)
 		x.setCompletion(bytes.NewReader(x.out), len(x.out))
 		return

@@ -1,0 +1,35 @@
+package proxy
+
+import (
+	"encoding/json"
+	"testing"
+
+	"github.com/valyala/fasthttp"
+)
+
+// TestErrorTable: every error kind has a status, a stable code and a
+// message, and renders as valid JSON even with hostile text in it.
+func TestErrorTable(t *testing.T) {
+	t.Parallel()
+	for c := errNone + 1; c < errCount; c++ {
+		info := errTable[c]
+		if info.status < 400 || info.status > 599 || info.code == "" || info.message == "" {
+			t.Errorf("error %d: incomplete table entry %+v", c, info)
+		}
+		var resp fasthttp.Response
+		body := setError(nil, &resp, c, 0, "", "req-1")
+		var e apiError
+		if err := json.Unmarshal(body, &e); err != nil || e.Error.Code != info.code || e.Error.Message != info.message || e.Error.RequestID != "req-1" {
+			t.Errorf("error %d: body %s (%v)", c, body, err)
+		}
+		if resp.StatusCode() != info.status || string(resp.Header.ContentType()) != "application/json" {
+			t.Errorf("error %d: status %d content type %q", c, resp.StatusCode(), resp.Header.ContentType())
+		}
+	}
+	var resp fasthttp.Response
+	body := setError(nil, &resp, errPolicyDenied, 451, "quote \" backslash \\ newline \n <tag> \u2028", "id")
+	var e apiError
+	if err := json.Unmarshal(body, &e); err != nil || resp.StatusCode() != 451 {
+		t.Fatalf("hostile reason: %s %v", body, err)
+	}
+}
