@@ -17,8 +17,8 @@ func TestCompileErrors(t *testing.T) {
 		rule Rule
 		want string
 	}{
-		{"unknown action", r("$.a", "scramble"), `rule 0 (scramble $.a): unknown action "scramble" (known: generalize, hash, mask, redact, replace)`},
-		{"reserved action", r("$.a", "encrypt", "key", "pii"), `rule 0 (encrypt $.a): action "encrypt" is not available in this version`},
+		{"unknown action", r("$.a", "scramble"), `rule 0 (scramble $.a): unknown action "scramble" (known: decrypt, detokenize, encrypt, generalize, hash, mask, redact, replace, tokenize)`},
+		{"reserved action", r("$.a", "fpe", "key", "pii"), `rule 0 (fpe $.a): action "fpe" is not available in this version`},
 		{"bad path", r("$.a[", "redact"), `rule 0 (redact $.a[): path is not a valid JSONPath: `},
 		{"unknown param", r("$.a", "redact", "keep_last", 4), `rule 0 (redact $.a): unknown parameter keep_last for redact (accepted: mode)`},
 		{"bad mode", r("$.a", "redact", "mode", "nil"), `rule 0 (redact $.a): mode must be "remove" or "null"`},

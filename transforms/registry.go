@@ -63,6 +63,10 @@ var registry = map[string]actionSpec{
 	"hash":       {whole: true, params: []string{"key", "prefix", "length"}, compile: compileHash},
 	"mask":       {whole: false, params: []string{"char", "keep_first", "keep_last", "ignore", "format"}, compile: compileMask},
 	"generalize": {whole: false, params: []string{"bucket", "date", "keep_first"}, compile: compileGeneralize},
+	"tokenize":   {whole: true, params: []string{"key", "prefix"}, compile: compileTokenize},
+	"detokenize": {whole: true, params: []string{"key", "prefix"}, compile: compileDetokenize},
+	"encrypt":    {whole: true, params: []string{"key", "prefix", "mode"}, compile: compileEncrypt},
+	"decrypt":    {whole: true, params: []string{"key", "prefix", "mode"}, compile: compileDecrypt},
 }
 
 // params gives typed access to a rule's parameters for the action
