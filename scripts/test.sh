@@ -5,6 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+echo "== vault (for the Vault keyring tests; built once into .work/bin, then cached)"
+./scripts/build-vault.sh
+
 echo "== gofmt"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.work/*'))
 if [ -n "$unformatted" ]; then

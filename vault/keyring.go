@@ -1,12 +1,37 @@
 // Package vault owns Veil's keys: the Keyring interface that transform
 // actions and the audit signer read keys from, the local development
-// provider, and (later) the HashiCorp Vault provider.
+// provider (local.go) and the HashiCorp Vault provider (vault.go).
 //
 // Plaintext key material lives only in memory. Nothing here knows about
 // HTTP, policies or JSON bodies.
+//
+// # Vault data model
+//
+// A transit key (VaultConfig.TransitKey, default "veil-root",
+// never exported) wraps every data key version. Each named data key lives in
+// one KV v2 secret at <KVMount>/<KVPrefix>/<name> (default
+// secret/veil/keys/<name>) holding
+//
+//	{"versions": [{"version": 1, "wrapped": "vault:v1:...", "activation": "2026-01-02T15:04:05Z"}, ...],
+//	 "min_decryption_version": 1}
+//
+// "wrapped" is the transit ciphertext of the 32 random bytes of that version,
+// encrypted with associated data "veil/data-key|<name>|v<version>" so a
+// wrapped blob cannot be moved to another name or version. Every write uses
+// KV v2 check-and-set, so two concurrent rotations (or a rotation racing a
+// retirement) never lose a version: the loser re-reads and retries.
+//
+// Loading unwraps every live version of every name under the prefix with one
+// batched transit decrypt call; a refresh unwraps only versions it has not
+// seen. Retiring sets min_decryption_version, blanks the wrapped blobs of the
+// versions below it and destroys the secret's older KV versions, so what
+// those versions protected is crypto-shredded. Replicas agree on the primary
+// because it is derived from the stored activation times (clocks must be in
+// sync), and the hot path (Primary, Version) never calls Vault.
 package vault
 
 import (
+	"context"
 	"crypto/hkdf"
 	"crypto/sha256"
 	"errors"
@@ -71,22 +96,39 @@ type Keyring interface {
 // Config selects and configures the keyring (`keys` in veil.yaml).
 type Config struct {
 	// Provider is "local" (default; development keyring in a file) or
-	// "vault" (HashiCorp Vault; a later release).
+	// "vault" (HashiCorp Vault).
 	Provider string `yaml:"provider"`
 	// Local configures the local provider.
 	Local LocalConfig `yaml:"local"`
+	// Vault configures the Vault provider.
+	Vault VaultConfig `yaml:"vault"`
 	// Names lists the data keys the gateway needs; the local provider
 	// generates the missing ones. Default: ["pii", "audit"].
 	Names []string `yaml:"names"`
 }
 
-// Open returns the keyring cfg selects.
+// openTimeout bounds the first login and load of the Vault provider.
+const openTimeout = 30 * time.Second
+
+// Open returns the keyring cfg selects. For provider "vault" it logs in and
+// loads every key, failing when Vault is unreachable (the gateway then
+// refuses to become ready); the caller should Close a *VaultKeyring.
 func Open(cfg Config) (Keyring, error) {
 	switch cfg.Provider {
 	case "", "local":
 		return OpenLocal(cfg.Local, cfg.Names...)
 	case "vault":
-		return nil, errors.New("vault: provider \"vault\" is not available in this build yet; use provider: local")
+		names := cfg.Names
+		if len(names) == 0 {
+			names = DefaultKeyNames
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), openTimeout)
+		defer cancel()
+		k, err := NewVaultKeyring(ctx, cfg.Vault, names...)
+		if err != nil {
+			return nil, err // not a typed nil in the interface
+		}
+		return k, nil
 	default:
 		return nil, fmt.Errorf("vault: unknown keys.provider %q (want local or vault)", cfg.Provider)
 	}
