@@ -5,6 +5,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/veilgw/veil/vault"
 )
 
 // metrics are the gateway's Prometheus collectors, on a registry of its own
@@ -20,6 +22,44 @@ type metrics struct {
 	auditEvents  prometheus.Counter
 	auditErrors  prometheus.Counter
 	revision     *prometheus.GaugeVec
+}
+
+// keyringCollector exports the Vault keyring's counters, when the keyring
+// has them.
+type keyringCollector struct {
+	stats                                         func() vault.VaultStats
+	refreshes, refreshErrors, vaultErrors, logins *prometheus.Desc
+	lastRefresh                                   *prometheus.Desc
+}
+
+func newKeyringCollector(stats func() vault.VaultStats) *keyringCollector {
+	return &keyringCollector{
+		stats:         stats,
+		refreshes:     prometheus.NewDesc("veil_keys_refreshes_total", "Successful key loads from Vault.", nil, nil),
+		refreshErrors: prometheus.NewDesc("veil_keys_refresh_errors_total", "Failed key loads from Vault.", nil, nil),
+		vaultErrors:   prometheus.NewDesc("veil_vault_errors_total", "Failed Vault calls.", nil, nil),
+		logins:        prometheus.NewDesc("veil_vault_logins_total", "Successful Vault logins.", nil, nil),
+		lastRefresh:   prometheus.NewDesc("veil_keys_last_refresh_timestamp_seconds", "Time of the last successful key load.", nil, nil),
+	}
+}
+
+func (c *keyringCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.refreshes
+	ch <- c.refreshErrors
+	ch <- c.vaultErrors
+	ch <- c.logins
+	ch <- c.lastRefresh
+}
+
+func (c *keyringCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c.stats()
+	ch <- prometheus.MustNewConstMetric(c.refreshes, prometheus.CounterValue, float64(s.Refreshes))
+	ch <- prometheus.MustNewConstMetric(c.refreshErrors, prometheus.CounterValue, float64(s.RefreshErrors))
+	ch <- prometheus.MustNewConstMetric(c.vaultErrors, prometheus.CounterValue, float64(s.VaultErrors))
+	ch <- prometheus.MustNewConstMetric(c.logins, prometheus.CounterValue, float64(s.Logins))
+	if !s.LastRefresh.IsZero() {
+		ch <- prometheus.MustNewConstMetric(c.lastRefresh, prometheus.GaugeValue, float64(s.LastRefresh.Unix()))
+	}
 }
 
 func newMetrics() *metrics {

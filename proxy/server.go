@@ -129,6 +129,9 @@ func New(cfg *Config, opts Options) (*Gateway, error) {
 			return nil, err
 		}
 	}
+	if st, ok := g.keys.(interface{ Stats() vault.VaultStats }); ok {
+		g.metrics.reg.MustRegister(newKeyringCollector(st.Stats))
+	}
 	g.audit, err = audit.New(c.Audit, opts.AuditStdout)
 	if err != nil {
 		return nil, err
@@ -361,7 +364,19 @@ func (g *Gateway) Close() {
 		}
 		g.ident.Close()
 		_ = g.audit.Close()
+		if c, ok := g.keys.(interface{ Close() }); ok {
+			c.Close()
+		}
 	})
+}
+
+// RefreshKeys reloads key versions from the keyring's backing store (Vault)
+// now; `veil serve` calls it on SIGHUP. A keyring without one does nothing.
+func (g *Gateway) RefreshKeys(ctx context.Context) error {
+	if r, ok := g.keys.(interface{ Refresh(context.Context) error }); ok {
+		return r.Refresh(ctx)
+	}
+	return nil
 }
 
 // Engine exposes the policy engine (CLI, tests).

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strconv"
 	"text/tabwriter"
 	"time"
 
@@ -42,6 +43,69 @@ func keysCmd() *cobra.Command {
 		},
 	}
 	status.Flags().StringVar(&cfgPath, "config", "veil.yaml", "config file (YAML)")
-	cmd.AddCommand(status)
+
+	var activateIn time.Duration
+	rotate := &cobra.Command{
+		Use:   "rotate NAME [--activate-in D]",
+		Short: "Create a new version of a data key; it becomes primary on every replica once D has passed",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			m, err := openManager(cmd, cfgPath)
+			if err != nil {
+				return err
+			}
+			defer m.Close()
+			v, err := m.Rotate(cmd.Context(), args[0], activateIn)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: version %d created, primary from %s\n", args[0], v, time.Now().Add(activateIn).UTC().Format(time.RFC3339))
+			return nil
+		},
+	}
+	rotate.Flags().DurationVar(&activateIn, "activate-in", 0, "delay before the new version becomes primary (use at least keys.vault.refresh_interval so replicas agree)")
+	rotate.Flags().StringVar(&cfgPath, "config", "veil.yaml", "config file (YAML)")
+
+	retire := &cobra.Command{
+		Use:   "retire NAME VERSION",
+		Short: "Set the minimum decryption version: versions below VERSION stop decrypting (crypto-shredding)",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			v, err := strconv.Atoi(args[1])
+			if err != nil || v < 1 {
+				return fmt.Errorf("keys retire: VERSION must be a positive integer")
+			}
+			m, err := openManager(cmd, cfgPath)
+			if err != nil {
+				return err
+			}
+			defer m.Close()
+			if err := m.Retire(cmd.Context(), args[0], v); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: versions below %d retired\n", args[0], v)
+			return nil
+		},
+	}
+	retire.Flags().StringVar(&cfgPath, "config", "veil.yaml", "config file (YAML)")
+	cmd.AddCommand(status, rotate, retire)
 	return cmd
+}
+
+// openManager opens the configured keyring for rotation and retirement,
+// which only the Vault provider supports (the local dev keyring is fixed).
+func openManager(cmd *cobra.Command, cfgPath string) (vault.Manager, error) {
+	cfg, err := proxy.LoadConfig(cfgPath)
+	if err != nil {
+		return nil, err
+	}
+	kr, err := vault.Open(cfg.Keys)
+	if err != nil {
+		return nil, err
+	}
+	m, ok := kr.(vault.Manager)
+	if !ok {
+		return nil, fmt.Errorf("keys %s needs keys.provider: vault (the %q provider's keys are fixed)", cmd.Name(), cfg.Keys.Provider)
+	}
+	return m, nil
 }

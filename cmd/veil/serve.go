@@ -1,6 +1,9 @@
 package main
 
 import (
+	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -30,6 +33,19 @@ func serveCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			// SIGHUP: reload key versions from Vault now.
+			hup := make(chan os.Signal, 1)
+			signal.Notify(hup, syscall.SIGHUP)
+			defer signal.Stop(hup)
+			go func() {
+				for range hup {
+					if err := g.RefreshKeys(cmd.Context()); err != nil {
+						log.Warn("key refresh on SIGHUP failed", zap.Error(err))
+					} else {
+						log.Info("keys refreshed on SIGHUP")
+					}
+				}
+			}()
 			return g.Run(cmd.Context(), grace)
 		},
 	}

@@ -1,0 +1,128 @@
+package main
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// vaultBin finds the Vault binary scripts/build-vault.sh builds.
+func vaultBin(t *testing.T) string {
+	t.Helper()
+	if p := os.Getenv("VEIL_VAULT_BIN"); p != "" {
+		return p
+	}
+	p, _ := filepath.Abs("../../.work/bin/vault")
+	if _, err := os.Stat(p); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("vault binary missing at %s (run scripts/build-vault.sh)", p)
+		}
+		t.Skipf("vault binary missing at %s: run scripts/build-vault.sh to run the Vault CLI tests", p)
+	}
+	return p
+}
+
+// TestKeysRotateStatusRetireAgainstVault drives `veil keys` against a real
+// Vault dev server on loopback.
+func TestKeysRotateStatusRetireAgainstVault(t *testing.T) {
+	bin := vaultBin(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	token := "veil-cli-test-token"
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	srv := exec.CommandContext(ctx, bin, "server", "-dev", "-dev-no-store-token", "-dev-listen-address="+addr, "-dev-root-token-id="+token)
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = srv.Process.Kill(); _ = srv.Wait() }()
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		if resp, err := http.Get("http://" + addr + "/v1/sys/health"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("vault dev server did not start")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	vcli := func(args ...string) {
+		c := exec.CommandContext(ctx, bin, args...)
+		c.Env = append(os.Environ(), "VAULT_ADDR=http://"+addr, "VAULT_TOKEN="+token)
+		if out, err := c.CombinedOutput(); err != nil {
+			t.Fatalf("vault %v: %v\n%s", args, err, out)
+		}
+	}
+	// The operator's one-time setup (README "Vault quick start").
+	vcli("secrets", "enable", "transit")
+	vcli("write", "-f", "transit/keys/veil-root")
+
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "token"), token)
+	cfg := filepath.Join(dir, "veil.yaml")
+	writeFile(t, cfg, "routes: [{name: a, upstreams: ['http://127.0.0.1:1']}]\n"+
+		"keys: {provider: vault, names: [pii], vault: {address: 'http://"+addr+"', auth: {method: token, token_file: "+filepath.Join(dir, "token")+"}}}\n")
+
+	if out, code := run(t, "keys", "rotate", "pii", "--config", cfg); code != 0 || !strings.Contains(out, "version 1 created") {
+		t.Fatalf("rotate: exit %d\n%s", code, out)
+	}
+	if out, code := run(t, "keys", "rotate", "pii", "--config", cfg); code != 0 || !strings.Contains(out, "version 2 created") {
+		t.Fatalf("second rotate: exit %d\n%s", code, out)
+	}
+	out, code := run(t, "keys", "status", "--config", cfg)
+	if code != 0 || strings.Count(out, "pii") != 2 || !strings.Contains(out, "yes") {
+		t.Fatalf("status: exit %d\n%s", code, out)
+	}
+	// retire NAME V sets the minimum decryption version to V: V above the
+	// primary (2) would shred the primary itself and is refused.
+	if out, code := run(t, "keys", "retire", "pii", "3", "--config", cfg); code == 0 {
+		t.Fatalf("retiring the primary must be refused: %s", out)
+	}
+	if _, code := run(t, "keys", "rotate", "pii", "--config", cfg); code != 0 {
+		t.Fatal("third rotate failed")
+	}
+	if out, code := run(t, "keys", "retire", "pii", "2", "--config", cfg); code != 0 || !strings.Contains(out, "versions below 2 retired") {
+		t.Fatalf("retire: exit %d\n%s", code, out)
+	}
+	out, _ = run(t, "keys", "status", "--config", cfg)
+	t.Logf("keys status after retire:\n%s", out)
+	var primary, minDec []string
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n")[1:] {
+		f := strings.Fields(line)
+		if len(f) == 5 && f[3] == "yes" {
+			primary = f
+		}
+		if len(f) >= 4 {
+			minDec = append(minDec, f[len(f)-1])
+		}
+	}
+	if primary == nil || primary[1] != "3" {
+		t.Fatalf("primary after the third rotation: %v\n%s", primary, out)
+	}
+	for _, m := range minDec {
+		if m != "2" {
+			t.Fatalf("min decryption version %q, want 2\n%s", m, out)
+		}
+	}
+	if strings.Contains(out, "pii   1 ") {
+		t.Fatalf("retired version 1 still listed\n%s", out)
+	}
+	// The local dev keyring cannot rotate.
+	local := filepath.Join(dir, "local.yaml")
+	writeFile(t, local, "routes: [{name: a, upstreams: ['http://127.0.0.1:1']}]\nkeys: {local: {file: "+filepath.Join(dir, "k.json")+"}}\n")
+	if out, code := run(t, "keys", "rotate", "pii", "--config", local); code == 0 || !strings.Contains(out, "needs keys.provider: vault") {
+		t.Fatalf("local rotate: exit %d %s", code, out)
+	}
+}
