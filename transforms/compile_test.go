@@ -17,8 +17,11 @@ func TestCompileErrors(t *testing.T) {
 		rule Rule
 		want string
 	}{
-		{"unknown action", r("$.a", "scramble"), `rule 0 (scramble $.a): unknown action "scramble" (known: decrypt, detokenize, encrypt, generalize, hash, mask, redact, replace, tokenize)`},
-		{"reserved action", r("$.a", "fpe", "key", "pii"), `rule 0 (fpe $.a): action "fpe" is not available in this version`},
+		{"unknown action", r("$.a", "scramble"), `rule 0 (scramble $.a): unknown action "scramble" (known: decrypt, detokenize, encrypt, fpe, fpe_decrypt, generalize, hash, mask, redact, replace, tokenize)`},
+		{"fpe without key", r("$.a", "fpe"), `rule 0 (fpe $.a): key is required (the keyring key name)`},
+		{"fpe bad alphabet", r("$.a", "fpe", "key", "pii", "alphabet", "x"), `rule 0 (fpe $.a): alphabet must have 2 to 65536 characters (or be digits, lower, upper, alphanumeric_lower, alphanumeric)`},
+		{"fpe repeated alphabet", r("$.a", "fpe", "key", "pii", "alphabet", "abca"), `rule 0 (fpe $.a): alphabet must not repeat a character`},
+		{"fpe unknown param", r("$.a", "fpe", "key", "pii", "radix", 10), `rule 0 (fpe $.a): unknown parameter radix for fpe (accepted: key, alphabet, keep, tweak)`},
 		{"bad path", r("$.a[", "redact"), `rule 0 (redact $.a[): path is not a valid JSONPath: `},
 		{"unknown param", r("$.a", "redact", "keep_last", 4), `rule 0 (redact $.a): unknown parameter keep_last for redact (accepted: mode)`},
 		{"bad mode", r("$.a", "redact", "mode", "nil"), `rule 0 (redact $.a): mode must be "remove" or "null"`},

@@ -58,15 +58,17 @@ type actionSpec struct {
 
 // registry is the one table of available actions.
 var registry = map[string]actionSpec{
-	"redact":     {whole: true, params: []string{"mode"}, compile: compileRedact},
-	"replace":    {whole: true, params: []string{"value"}, compile: compileReplace},
-	"hash":       {whole: true, params: []string{"key", "prefix", "length"}, compile: compileHash},
-	"mask":       {whole: false, params: []string{"char", "keep_first", "keep_last", "ignore", "format"}, compile: compileMask},
-	"generalize": {whole: false, params: []string{"bucket", "date", "keep_first"}, compile: compileGeneralize},
-	"tokenize":   {whole: true, params: []string{"key", "prefix"}, compile: compileTokenize},
-	"detokenize": {whole: true, params: []string{"key", "prefix"}, compile: compileDetokenize},
-	"encrypt":    {whole: true, params: []string{"key", "prefix", "mode"}, compile: compileEncrypt},
-	"decrypt":    {whole: true, params: []string{"key", "prefix", "mode"}, compile: compileDecrypt},
+	"redact":      {whole: true, params: []string{"mode"}, compile: compileRedact},
+	"replace":     {whole: true, params: []string{"value"}, compile: compileReplace},
+	"hash":        {whole: true, params: []string{"key", "prefix", "length"}, compile: compileHash},
+	"mask":        {whole: false, params: []string{"char", "keep_first", "keep_last", "ignore", "format"}, compile: compileMask},
+	"generalize":  {whole: false, params: []string{"bucket", "date", "keep_first"}, compile: compileGeneralize},
+	"tokenize":    {whole: true, params: []string{"key", "prefix"}, compile: compileTokenize},
+	"detokenize":  {whole: true, params: []string{"key", "prefix"}, compile: compileDetokenize},
+	"encrypt":     {whole: true, params: []string{"key", "prefix", "mode"}, compile: compileEncrypt},
+	"decrypt":     {whole: true, params: []string{"key", "prefix", "mode"}, compile: compileDecrypt},
+	"fpe":         {whole: false, params: []string{"key", "alphabet", "keep", "tweak"}, compile: compileFPE},
+	"fpe_decrypt": {whole: false, params: []string{"key", "alphabet", "keep", "tweak"}, compile: compileFPEDecrypt},
 }
 
 // params gives typed access to a rule's parameters for the action
