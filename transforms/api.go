@@ -1,6 +1,6 @@
 // Package transforms selects JSON values with JSONPath (package jsonpath)
 // and rewrites them in one pass over the body bytes: redact, replace, mask,
-// hash, generalize, tokenize/detokenize, encrypt/decrypt.
+// hash, generalize, tokenize/detokenize, encrypt/decrypt, fpe/fpe_decrypt.
 //
 // It owns rule compilation (once per distinct rule set), the single-pass
 // scanner/rewriter, the actions (one file each, registered in one table) and
