@@ -120,6 +120,7 @@ type gatewayOpts struct {
 	mutate  func(*Config)
 	auditW  io.Writer
 	noStart bool
+	keys    vault.Keyring // default: fresh in-memory keys
 }
 
 const testSecret = "test-secret-0123456789abcdef0123"
@@ -150,9 +151,13 @@ func startGateway(t testing.TB, o gatewayOpts) *testGateway {
 	if o.mutate != nil {
 		o.mutate(cfg)
 	}
-	keys, err := vault.NewMemory("pii", "audit")
-	if err != nil {
-		t.Fatal(err)
+	var keys vault.Keyring = o.keys
+	if keys == nil {
+		mem, err := vault.NewMemory("pii", "audit")
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys = mem
 	}
 	w := o.auditW
 	if w == nil {

@@ -1,73 +1,18 @@
 package main
 
 import (
-	"context"
-	"net"
-	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
-)
 
-// vaultBin finds the Vault binary scripts/build-vault.sh builds.
-func vaultBin(t *testing.T) string {
-	t.Helper()
-	if p := os.Getenv("VEIL_VAULT_BIN"); p != "" {
-		return p
-	}
-	p, _ := filepath.Abs("../../.work/bin/vault")
-	if _, err := os.Stat(p); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("vault binary missing at %s (run scripts/build-vault.sh)", p)
-		}
-		t.Skipf("vault binary missing at %s: run scripts/build-vault.sh to run the Vault CLI tests", p)
-	}
-	return p
-}
+	"github.com/veilgw/veil/internal/vaulttest"
+)
 
 // TestKeysRotateStatusRetireAgainstVault drives `veil keys` against a real
 // Vault dev server on loopback.
 func TestKeysRotateStatusRetireAgainstVault(t *testing.T) {
-	bin := vaultBin(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	token := "veil-cli-test-token"
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	srv := exec.CommandContext(ctx, bin, "server", "-dev", "-dev-no-store-token", "-dev-listen-address="+addr, "-dev-root-token-id="+token)
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = srv.Process.Kill(); _ = srv.Wait() }()
-	for deadline := time.Now().Add(20 * time.Second); ; {
-		if resp, err := http.Get("http://" + addr + "/v1/sys/health"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("vault dev server did not start")
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	vcli := func(args ...string) {
-		c := exec.CommandContext(ctx, bin, args...)
-		c.Env = append(os.Environ(), "VAULT_ADDR=http://"+addr, "VAULT_TOKEN="+token)
-		if out, err := c.CombinedOutput(); err != nil {
-			t.Fatalf("vault %v: %v\n%s", args, err, out)
-		}
-	}
-	// The operator's one-time setup (README "Vault quick start").
-	vcli("secrets", "enable", "transit")
-	vcli("write", "-f", "transit/keys/veil-root")
+	srv := vaulttest.Start(t)
+	addr, token := srv.Addr, srv.Token
 
 	dir := t.TempDir()
 	writeFile(t, filepath.Join(dir, "token"), token)
