@@ -43,6 +43,11 @@ import (
 // available. The gateway maps it to 503 (fail closed).
 var ErrKeyNotFound = errors.New("vault: key not available")
 
+// ErrKeyStoreUnavailable means the requested version is not loaded and
+// the key store (Vault) is failing, so it may exist without Veil knowing:
+// the gateway answers 503 rather than treating the value as invalid.
+var ErrKeyStoreUnavailable = errors.New("vault: key version not loaded and the key store is unavailable")
+
 // ErrKeyRetired means the version is below the key's minimum decryption
 // version: what it protected is crypto-shredded.
 var ErrKeyRetired = errors.New("vault: key version retired")

@@ -360,7 +360,29 @@ func (k *VaultKeyring) Version(name string, version int) (Key, error) {
 		}
 	}
 	k.missed()
+	// A version newer than every loaded one may have been created by
+	// another replica's rotation. While Vault is failing Veil cannot know:
+	// report the store as unavailable (503), not the value as invalid.
+	if st != nil && version > newestLoaded(st, name) && k.storeFailing() {
+		return Key{}, fmt.Errorf("%w: %q v%d", ErrKeyStoreUnavailable, name, version)
+	}
 	return Key{}, fmt.Errorf("%w: %q v%d", ErrKeyNotFound, name, version)
+}
+
+// newestLoaded is the highest loaded version of name (0 if none).
+func newestLoaded(st *vaultState, name string) int {
+	if n := st.keys[name]; n != nil && len(n.versions) > 0 {
+		return n.versions[len(n.versions)-1].Version
+	}
+	return 0
+}
+
+// storeFailing reports whether the last Vault call failed after the last
+// successful load.
+func (k *VaultKeyring) storeFailing() bool {
+	k.statsMu.Lock()
+	defer k.statsMu.Unlock()
+	return !k.stats.LastError.IsZero() && k.stats.LastError.After(k.stats.LastRefresh)
 }
 
 // Status implements Keyring.
