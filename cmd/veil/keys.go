@@ -29,14 +29,15 @@ func keysCmd() *cobra.Command {
 				return err
 			}
 			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(w, "NAME\tVERSION\tACTIVATION\tPRIMARY\tMIN_DECRYPTION")
+			fmt.Fprintln(w, "NAME\tVERSION\tACTIVATION\tPRIMARY\tMIN_DECRYPTION\tLAST_REFRESH")
 			for _, st := range kr.Status() {
 				for i, v := range st.Versions {
-					primary := ""
+					primary := "-"
 					if v == st.Primary {
 						primary = "yes"
 					}
-					fmt.Fprintf(w, "%s\t%d\t%s\t%s\t%d\n", st.Name, v, st.Activations[i].Format(time.RFC3339), primary, st.MinDecryptionVersion)
+					fmt.Fprintf(w, "%s\t%d\t%s\t%s\t%d\t%s\n", st.Name, v, st.Activations[i].Format(time.RFC3339), primary,
+						st.MinDecryptionVersion, st.LastRefresh.UTC().Format(time.RFC3339))
 				}
 			}
 			return w.Flush()

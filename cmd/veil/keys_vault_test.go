@@ -4,6 +4,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/veilgw/veil/internal/vaulttest"
 )
@@ -45,12 +46,16 @@ func TestKeysRotateStatusRetireAgainstVault(t *testing.T) {
 	t.Logf("keys status after retire:\n%s", out)
 	var primary, minDec []string
 	for _, line := range strings.Split(strings.TrimSpace(out), "\n")[1:] {
-		f := strings.Fields(line)
-		if len(f) == 5 && f[3] == "yes" {
+		f := strings.Fields(line) // NAME VERSION ACTIVATION PRIMARY MIN_DECRYPTION LAST_REFRESH
+		if len(f) != 6 {
+			t.Fatalf("status row %q", line)
+		}
+		if f[3] == "yes" {
 			primary = f
 		}
-		if len(f) >= 4 {
-			minDec = append(minDec, f[len(f)-1])
+		minDec = append(minDec, f[4])
+		if _, err := time.Parse(time.RFC3339, f[5]); err != nil {
+			t.Fatalf("last refresh %q: %v", f[5], err)
 		}
 	}
 	if primary == nil || primary[1] != "3" {
