@@ -115,12 +115,11 @@ type testGateway struct {
 
 // gatewayOpts describes one test gateway.
 type gatewayOpts struct {
-	policy  string // Rego source of package veil (decision)
-	routes  []RouteConfig
-	mutate  func(*Config)
-	auditW  io.Writer
-	noStart bool
-	keys    vault.Keyring // default: fresh in-memory keys
+	policy string // Rego source of package veil (decision)
+	routes []RouteConfig
+	mutate func(*Config)
+	auditW io.Writer
+	keys   vault.Keyring // default: fresh in-memory keys
 }
 
 const testSecret = "test-secret-0123456789abcdef0123"

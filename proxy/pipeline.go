@@ -336,18 +336,17 @@ func (g *Gateway) decide(x *exchange) errCode {
 	// (the engine builds only the input fields a policy refers to).
 	in.Query = in.Query[:0]
 	if x.rev.ReadsQuery() {
-		x.ctx.QueryArgs().VisitAll(func(k, v []byte) {
+		for k, v := range x.ctx.QueryArgs().All() {
 			in.Query = append(in.Query, [2]string{string(k), string(v)})
-		})
+		}
 	}
 	in.Headers = in.Headers[:0]
 	if x.rev.ReadsHeaders() {
-		h.VisitAll(func(k, v []byte) {
-			if isCredentialHeader(k, g.apiKeyHeader) {
-				return
+		for k, v := range h.All() {
+			if !isCredentialHeader(k, g.apiKeyHeader) {
+				in.Headers = append(in.Headers, [2]string{string(bytes.ToLower(k)), string(v)})
 			}
-			in.Headers = append(in.Headers, [2]string{string(bytes.ToLower(k)), string(v)})
-		})
+		}
 	}
 	in.BodyState = x.bodyState
 	if in.BodyState == "" {

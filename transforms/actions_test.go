@@ -18,9 +18,6 @@ import (
 // in {"v": <in>} becomes want ("-" means the member is removed).
 func TestActionTypes(t *testing.T) {
 	t.Parallel()
-	type row struct {
-		in, want string
-	}
 	inputs := []string{`"secret"`, `1234.5`, `true`, `null`, `{"a":"xy","b":7}`, `[1,"ab"]`}
 	tests := []struct {
 		name string

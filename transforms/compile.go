@@ -215,7 +215,7 @@ func canonicalKey(rules []Rule, recordIDs string) (string, error) {
 	}
 	rt := make([]ruleText, len(rules))
 	for i, r := range rules {
-		rt[i] = ruleText{r.Path, r.Action, r.Where, r.Params}
+		rt[i] = ruleText(r)
 	}
 	b, err := json.Marshal(struct {
 		R  []ruleText `json:"r"`
