@@ -131,6 +131,13 @@ sales_view := lib.unless_owned("$.customers[*]", "owner_id", "redact") if {
 } else := lib.unless_owned("$", "owner_id", "mask")
 
 # --- support: the whole CRM with contact data masked; may open tickets ------
+#
+# national_id stays masked to its last 4 characters rather than fpe-encrypted
+# (alphabet alphanumeric): fpe would hide those 4 characters but replace them
+# with a deterministic, same-format value that links every record holding the
+# same id and opens for anyone holding the "pii" key, and support agents need
+# the last characters to verify a caller, which an fpe value cannot do. The
+# mask discloses less that matters, so it stays.
 
 views["support"] := [
 	{"path": "$..email", "action": "mask", "format": "email"},
@@ -149,14 +156,19 @@ support_may if {
 }
 
 # --- analyst: read only, pseudonymous and generalised ------------------------
+#
+# Emails are tokenized (deterministic, key "pii"), not redacted: the same
+# address gets the same token in the CRM and the HRM, so analysts can join
+# datasets on it without ever seeing an address. Tokens are reversible only
+# by a detokenize rule, which no shipped policy gives an analyst.
 
 views["analyst"] := [
 	{"path": "$..id", "action": "hash", "key": "pii"},
 	{"path": "$..customer_id", "action": "hash", "key": "pii"},
 	{"path": "$..owner_id", "action": "hash", "key": "pii"},
 	{"path": "$..assignee", "action": "hash", "key": "pii"},
+	{"path": "$..email", "action": "tokenize", "key": "pii"},
 	{"path": "$..name", "action": "redact"},
-	{"path": "$..email", "action": "redact"},
 	{"path": "$..phone", "action": "redact"},
 	{"path": "$..ssn", "action": "redact"},
 	{"path": "$..national_id", "action": "redact"},

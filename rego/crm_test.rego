@@ -196,8 +196,27 @@ test_analyst_pseudonymises_ids if {
 
 test_analyst_redacts_identifying_data if {
 	d := decide(req("GET", ["customers"], analyst))
-	every p in ["$..name", "$..email", "$..phone", "$..ssn", "$..national_id", "$..address.street", "$..notes", "$..card_last4"] {
+	every p in ["$..name", "$..phone", "$..ssn", "$..national_id", "$..address.street", "$..notes", "$..card_last4"] {
 		has_rule(d, {"path": p, "action": "redact"})
+	}
+}
+
+test_analyst_tokenizes_emails if {
+	every path in [["customers"], ["customers", "c-0001"], ["tickets"], ["deals"]] {
+		d := decide(req("GET", path, analyst))
+		has_rule(d, {"path": "$..email", "action": "tokenize", "key": "pii"})
+		not has_rule(d, {"path": "$..email", "action": "redact"})
+	}
+}
+
+test_crm_never_reverses if {
+	every sub in [analyst, subject("u-03", ["support"]), subject("u-17", ["sales"]), subject("u-01", ["admin"])] {
+		every path in [["customers"], ["customers", "c-0001"], ["tickets"]] {
+			d := decide(req("GET", path, sub))
+			every r in array.concat(object.get(d, "request_transforms", []), object.get(d, "response_transforms", [])) {
+				not r.action in {"decrypt", "detokenize", "fpe_decrypt"}
+			}
+		}
 	}
 }
 

@@ -47,11 +47,55 @@ func decide(t testing.TB, pq rego.PreparedEvalQuery, input map[string]any) map[s
 // Parameter names per action, as agreed with package transforms; required
 // names are marked true.
 var actionParams = map[string]map[string]bool{
-	"redact":     {"mode": false},
-	"replace":    {"value": true},
-	"mask":       {"char": false, "keep_first": false, "keep_last": false, "ignore": false, "format": false},
-	"hash":       {"key": true, "prefix": false, "length": false},
-	"generalize": {"bucket": false, "date": false, "keep_first": false},
+	"redact":      {"mode": false},
+	"replace":     {"value": true},
+	"mask":        {"char": false, "keep_first": false, "keep_last": false, "ignore": false, "format": false},
+	"hash":        {"key": true, "prefix": false, "length": false},
+	"generalize":  {"bucket": false, "date": false, "keep_first": false},
+	"tokenize":    {"key": true, "prefix": false},
+	"detokenize":  {"key": true, "prefix": false},
+	"encrypt":     {"key": true, "prefix": false},
+	"decrypt":     {"key": true, "prefix": false},
+	"fpe":         {"key": true, "alphabet": false, "keep": false, "tweak": false},
+	"fpe_decrypt": {"key": true, "alphabet": false, "keep": false, "tweak": false},
+}
+
+// reversing are the actions that reveal what another action protected.
+var reversing = []string{"decrypt", "detokenize", "fpe_decrypt"}
+
+// checkReversal returns why the reversing rules of an allowing decision
+// could serve as a decryption oracle, or "". The shipped policies reverse
+// nothing on the request side (DESIGN: the response would have to cover
+// it), and reverse responses only for an HR manager's own reports, with
+// the record mask or removal that hides every non-report alongside.
+func checkReversal(d map[string]any) string {
+	for _, dir := range []string{"request_transforms", "response_transforms"} {
+		for _, r := range d[dir].([]any) {
+			rule := r.(map[string]any)
+			if !slices.Contains(reversing, rule["action"].(string)) {
+				continue
+			}
+			if dir == "request_transforms" {
+				return "a request transform reverses a protection"
+			}
+			tags, _ := d["audit"].(map[string]any)["tags"].(map[string]any)
+			if tags["role"] != "hr_manager" {
+				return fmt.Sprintf("role %v gets %s", tags["role"], rule["action"])
+			}
+			guarded := false
+			for _, o := range d[dir].([]any) {
+				o := o.(map[string]any)
+				w, _ := o["where"].(map[string]any)
+				if (o["action"] == "mask" || o["action"] == "redact") && w["field"] == "manager_id" && w["op"] == "not_exists" {
+					guarded = true
+				}
+			}
+			if !guarded {
+				return "decrypt without the non-report mask or removal"
+			}
+		}
+	}
+	return ""
 }
 
 var whereOps = []string{"==", "!=", "<", "<=", ">", ">=", "in", "not_in", "exists", "not_exists"}
@@ -193,17 +237,21 @@ func TestDecisionAlwaysWellFormed(t *testing.T) {
 		"hrm":   {"hr", "analyst", "admin", "many"},
 		"other": {},
 	}
-	n := 0
+	n, hrmWrites := 0, 0
 	for _, name := range slices.Sorted(maps.Keys(subjects)) {
 		for _, segs := range paths {
 			route := segs[0]
 			for _, m := range methods {
 				for _, st := range states {
+					var body any = map[string]any{"owner_id": subjects[name]["id"]}
+					if route == "hrm" {
+						body = map[string]any{"name": "N", "manager_id": "e-0007", "national_id": "AB123456C", "bank_account": map[string]any{"iban": "GB00"}}
+					}
 					in := map[string]any{
 						"request": map[string]any{
 							"method": m, "path": "/" + strings.Join(segs, "/"), "segments": toAny(segs),
 							"query": map[string]any{"manager_id": []any{"e-0007"}}, "headers": map[string]any{},
-							"body_state": st, "body": map[string]any{"owner_id": subjects[name]["id"]},
+							"body_state": st, "body": body,
 							"client_ip": "127.0.0.1", "id": "r1",
 						},
 						"route":   map[string]any{"name": route, "prefix": "/" + route + "/"},
@@ -219,6 +267,19 @@ func TestDecisionAlwaysWellFormed(t *testing.T) {
 					if d["allow"] != true {
 						continue
 					}
+					if why := checkReversal(d); why != "" {
+						t.Errorf("%s: %s: %v", where, why, d)
+					}
+					if m == "POST" || m == "PUT" || m == "PATCH" {
+						if route == "hrm" {
+							hrmWrites++
+						}
+						if route == "hrm" && len(d["request_transforms"].([]any)) != 2 {
+							t.Errorf("%s: HRM write without encryption at rest: %v", where, d["request_transforms"])
+						}
+					} else if len(d["request_transforms"].([]any)) != 0 {
+						t.Errorf("%s: request transforms without a write body", where)
+					}
 					if !slices.Contains(allowedRoles[route], name) {
 						t.Errorf("%s: allowed", where)
 					}
@@ -231,6 +292,12 @@ func TestDecisionAlwaysWellFormed(t *testing.T) {
 				}
 			}
 		}
+	}
+	// admin: POST, PUT and PATCH on the three HRM endpoints (9); "hr"
+	// and "many" (hr_manager): POST employees, PUT and PATCH
+	// employees/{id} (3 each).
+	if hrmWrites != 15 {
+		t.Errorf("%d HRM writes allowed, want 15", hrmWrites)
 	}
 	t.Logf("%d decisions checked", n)
 }

@@ -38,7 +38,7 @@ decision := lib.deny(404, "unknown HRM resource") if {
 	not known
 } else := {
 	"allow": true,
-	"request_transforms": [],
+	"request_transforms": request_transforms,
 	"response_transforms": view,
 	"audit": {
 		"record_ids": record_ids,
@@ -50,6 +50,10 @@ decision := lib.deny(404, "unknown HRM resource") if {
 } else := lib.deny(403, "reviews are only served within the employee record") if {
 	"hr_manager" in lib.roles
 	endpoint == "employees/{id}/reviews"
+} else := lib.deny(400, "employee writes may only carry the fields of an employee record") if {
+	"hr_manager" in lib.roles
+	hr_write
+	not employee_body
 } else := lib.deny(403, "HR managers may read and write employees") if {
 	"hr_manager" in lib.roles
 } else := lib.deny(403, "analysts have read-only access") if {
@@ -82,6 +86,75 @@ purposes := {
 view := hr_view if {
 	role == "hr_manager"
 } else := views[role]
+
+# --- encryption at rest ---------------------------------------------------------
+#
+# The HRM never stores a national id or an IBAN in the clear when it is
+# written through Veil: every write (POST/PUT/PATCH, by any role) encrypts
+# them on the request (randomised AES-256-GCM envelopes "enc_v<N>_...",
+# key "pii"). Only the HR manager's views of their own reports decrypt them
+# (below); the directory, the analyst and the masked single records hide
+# them as before, and admin sees what is stored.
+#
+# Decrypting a response field is a decryption oracle for whoever can put an
+# envelope there. Through Veil nobody can: the field is encrypted again on
+# every write, so a replayed envelope comes back as that envelope, never as
+# its plaintext. Writes by HR managers must also name every field exactly
+# (employee_body): an upstream that matches names loosely (Go's
+# encoding/json folds case: "National_ID" fills national_id) would
+# otherwise store a value that bypassed the encryption.
+
+request_transforms := at_rest if {
+	input.request.method in {"POST", "PUT", "PATCH"}
+} else := []
+
+at_rest := [
+	{"path": "$.national_id", "action": "encrypt", "key": "pii"},
+	{"path": "$.bank_account.iban", "action": "encrypt", "key": "pii"},
+]
+
+# envelope matches (whole-string, I-Regexp) what encrypt produces; only
+# such values are decrypted, so records stored before encryption was
+# introduced keep their plaintext for the roles that may see it, and an
+# envelope-shaped value that does not open is redacted and counted.
+envelope := "enc_v[0-9]+_.+"
+
+# employee_fields are the fields of an employee record, spelt exactly.
+employee_fields := {
+	"id", "name", "email", "phone", "national_id", "date_of_birth", "address", "department",
+	"title", "manager_id", "salary", "bank_account", "performance_reviews", "hired_at",
+}
+
+# employee_body holds for a write body whose field names are all exact
+# employee fields, with bank_account (when present) an object of iban and
+# bic only.
+employee_body if {
+	is_object(input.request.body)
+	every k, _ in input.request.body {
+		k in employee_fields
+	}
+	bank_account_ok
+}
+
+bank_account_ok if not "bank_account" in object.keys(input.request.body)
+
+bank_account_ok if {
+	is_object(input.request.body.bank_account)
+	every k, _ in input.request.body.bank_account {
+		k in {"iban", "bic"}
+	}
+}
+
+# hr_write holds for the writes an HR manager may make, whatever the body.
+hr_write if {
+	input.request.method == "POST"
+	endpoint == "employees"
+}
+
+hr_write if {
+	input.request.method in {"PUT", "PATCH"}
+	endpoint == "employees/{id}"
+}
 
 # --- admin: everything in full, every method --------------------------------
 
@@ -116,9 +189,33 @@ hr_directory_view := [
 	{"path": "$.employees[*].address", "action": "redact"},
 ]
 
-hr_reports_view := lib.unless_owned("$.employees[*]", "manager_id", "redact")
+# Reports (lists and single records) decrypt the envelopes written
+# through Veil, so the round trip is invisible to the HR manager. In the
+# reports list a non-report record is removed as a whole, which wins over
+# any rule inside it. A single record's decrypt rules cannot depend on its
+# manager_id, but the mask of a non-report's root wins over them on every
+# leaf (mask is more protective than decrypt): a non-report's envelope is
+# masked, never opened.
+hr_reports_view := array.concat(
+	lib.unless_owned("$.employees[*]", "manager_id", "redact"),
+	[
+		{"path": sprintf("$.employees[?match(@.national_id, '%s')].national_id", [envelope]), "action": "decrypt", "key": "pii"},
+		{"path": sprintf("$.employees[?match(@.bank_account.iban, '%s')].bank_account.iban", [envelope]), "action": "decrypt", "key": "pii"},
+	],
+)
 
-hr_record_view := lib.unless_owned("$", "manager_id", "mask")
+# A filter selects children of a node by value, not by name: in a single
+# record, "the national_id member if it is an envelope" is "every member
+# equal to national_id that is an envelope". Another member can only equal
+# it by holding the same envelope, which opens to the same record's
+# national id.
+hr_record_view := array.concat(
+	lib.unless_owned("$", "manager_id", "mask"),
+	[
+		{"path": sprintf("$[?@ == $.national_id && match(@, '%s')]", [envelope]), "action": "decrypt", "key": "pii"},
+		{"path": sprintf("$.bank_account[?@ == $.bank_account.iban && match(@, '%s')]", [envelope]), "action": "decrypt", "key": "pii"},
+	],
+)
 
 hr_may if {
 	lib.is_read
@@ -126,13 +223,8 @@ hr_may if {
 }
 
 hr_may if {
-	input.request.method == "POST"
-	endpoint == "employees"
-}
-
-hr_may if {
-	input.request.method in {"PUT", "PATCH"}
-	endpoint == "employees/{id}"
+	hr_write
+	employee_body
 }
 
 hr_view := hr_reports_view if {
@@ -145,13 +237,17 @@ hr_view := hr_reports_view if {
 } else := hr_record_view
 
 # --- analyst: read only, pseudonymous and generalised ------------------------
+#
+# Emails are tokenized like in the CRM (same key, so the same address gets
+# the same token in both): a join key, never an address. National ids and
+# bank accounts stay redacted, envelopes included.
 
 views["analyst"] := [
 	{"path": "$..id", "action": "hash", "key": "pii"},
 	{"path": "$..employee_id", "action": "hash", "key": "pii"},
 	{"path": "$..manager_id", "action": "hash", "key": "pii"},
+	{"path": "$..email", "action": "tokenize", "key": "pii"},
 	{"path": "$..name", "action": "redact"},
-	{"path": "$..email", "action": "redact"},
 	{"path": "$..phone", "action": "redact"},
 	{"path": "$..national_id", "action": "redact"},
 	{"path": "$..address.street", "action": "redact"},

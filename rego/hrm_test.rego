@@ -78,9 +78,12 @@ test_hr_directory_with_other_filters if {
 test_hr_reports_list_in_full if {
 	d := decide(with_query(req("GET", ["employees"], hr), {"manager_id": ["e-0007"]}))
 	d.allow == true
+	d.request_transforms == []
 	d.response_transforms == [
 		{"path": "$.employees[*]", "where": {"field": "manager_id", "op": "!=", "value": "e-0007"}, "action": "redact"},
 		{"path": "$.employees[*]", "where": {"field": "manager_id", "op": "not_exists"}, "action": "redact"},
+		{"path": "$.employees[?match(@.national_id, 'enc_v[0-9]+_.+')].national_id", "action": "decrypt", "key": "pii"},
+		{"path": "$.employees[?match(@.bank_account.iban, 'enc_v[0-9]+_.+')].bank_account.iban", "action": "decrypt", "key": "pii"},
 	]
 }
 
@@ -97,10 +100,13 @@ test_hr_repeated_manager_filter_gets_directory_view if {
 test_hr_single_record_masked_unless_report if {
 	d := decide(req("GET", ["employees", "e-0042"], hr))
 	d.allow == true
-	d.response_transforms == [
-		{"path": "$", "where": {"field": "manager_id", "op": "!=", "value": "e-0007"}, "action": "mask"},
-		{"path": "$", "where": {"field": "manager_id", "op": "not_exists"}, "action": "mask"},
-	]
+	d.response_transforms == array.concat(
+		[
+			{"path": "$", "where": {"field": "manager_id", "op": "!=", "value": "e-0007"}, "action": "mask"},
+			{"path": "$", "where": {"field": "manager_id", "op": "not_exists"}, "action": "mask"},
+		],
+		record_decrypt,
+	)
 	d.audit.path == "/hrm/employees/{id}"
 	d.audit.record_ids == "$.id"
 }
@@ -115,6 +121,84 @@ test_hr_writes_employees if {
 		u.allow == true
 		u.audit.path == "/hrm/employees/{id}"
 		has_rule(u, {"path": "$", "where": {"field": "manager_id", "op": "not_exists"}, "action": "mask"})
+	}
+}
+
+record_decrypt := [
+	{"path": "$[?@ == $.national_id && match(@, 'enc_v[0-9]+_.+')]", "action": "decrypt", "key": "pii"},
+	{"path": "$.bank_account[?@ == $.bank_account.iban && match(@, 'enc_v[0-9]+_.+')]", "action": "decrypt", "key": "pii"},
+]
+
+at_rest := [
+	{"path": "$.national_id", "action": "encrypt", "key": "pii"},
+	{"path": "$.bank_account.iban", "action": "encrypt", "key": "pii"},
+]
+
+reversing := {"decrypt", "detokenize", "fpe_decrypt"}
+
+test_writes_encrypt_national_id_and_iban if {
+	body := {"name": "N", "manager_id": "e-0007", "national_id": "AB123456C", "bank_account": {"iban": "GB00", "bic": "X"}}
+	every sub in [hr, admin] {
+		decide(write("POST", ["employees"], sub, body)).request_transforms == at_rest
+		every m in ["PUT", "PATCH"] {
+			decide(write(m, ["employees", "e-0100"], sub, body)).request_transforms == at_rest
+		}
+	}
+	decide(req("DELETE", ["employees", "e-0100"], admin)).request_transforms == []
+}
+
+test_reads_have_no_request_transforms if {
+	every sub in [hr, admin, analyst] {
+		decide(req("GET", ["employees"], sub)).request_transforms == []
+		decide(req("GET", ["employees", "e-0042"], sub)).request_transforms == []
+	}
+}
+
+test_hr_write_echo_decrypts_only_own_reports if {
+	d := decide(write("POST", ["employees"], hr, {"name": "N", "manager_id": "e-0007", "national_id": "AB123456C"}))
+	d.response_transforms == array.concat(
+		[
+			{"path": "$", "where": {"field": "manager_id", "op": "!=", "value": "e-0007"}, "action": "mask"},
+			{"path": "$", "where": {"field": "manager_id", "op": "not_exists"}, "action": "mask"},
+		],
+		record_decrypt,
+	)
+}
+
+test_hr_write_field_names_must_be_exact if {
+	every body in [
+		{"name": "N", "National_ID": "enc_v1_x"},
+		{"name": "N", "bank_account": {"IBAN": "enc_v1_x"}},
+		{"name": "N", "bank_account": "enc_v1_x"},
+		{"name": "N", "nickname": "x"},
+	] {
+		decide(write("POST", ["employees"], hr, body)) == {"allow": false, "status": 400, "reason": "employee writes may only carry the fields of an employee record"}
+		decide(write("PATCH", ["employees", "e-0100"], hr, body)).status == 400
+	}
+	decide(write("PATCH", ["employees", "e-0100"], hr, ["national_id"])).status == 400
+	decide(write("PATCH", ["employees", "e-0100"], hr, {"bank_account": {"iban": "GB00", "bic": "X"}})).allow == true
+}
+
+test_only_hr_reports_views_reverse if {
+	every d in [
+		decide(req("GET", ["employees"], hr)),
+		decide(with_query(req("GET", ["employees"], hr), {"manager_id": ["e-0008"]})),
+		decide(req("GET", ["employees"], analyst)),
+		decide(req("GET", ["employees", "e-0042"], analyst)),
+		decide(req("GET", ["employees", "e-0010", "reviews"], analyst)),
+		decide(req("GET", ["employees"], admin)),
+	] {
+		every r in array.concat(d.request_transforms, d.response_transforms) {
+			not r.action in reversing
+		}
+	}
+}
+
+test_request_side_never_reverses if {
+	every sub in [hr, admin] {
+		every r in decide(write("POST", ["employees"], sub, {"name": "N"})).request_transforms {
+			not r.action in reversing
+		}
 	}
 }
 
@@ -139,9 +223,10 @@ test_analyst_hrm_view if {
 	every p in ["$..id", "$..manager_id", "$..employee_id"] {
 		has_rule(d, {"path": p, "action": "hash", "key": "pii"})
 	}
-	every p in ["$..name", "$..email", "$..phone", "$..national_id", "$..address.street", "$..bank_account", "$..comments"] {
+	every p in ["$..name", "$..phone", "$..national_id", "$..address.street", "$..bank_account", "$..comments"] {
 		has_rule(d, {"path": p, "action": "redact"})
 	}
+	has_rule(d, {"path": "$..email", "action": "tokenize", "key": "pii"})
 	has_rule(d, {"path": "$..date_of_birth", "action": "generalize", "date": "year"})
 	has_rule(d, {"path": "$..salary", "action": "generalize", "bucket": 10000})
 	has_rule(d, {"path": "$..address.zip", "action": "generalize", "keep_first": 2})

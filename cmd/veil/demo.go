@@ -146,6 +146,22 @@ func printDemo(w io.Writer, base, admin, auditFile string, tokens map[string]str
 		}
 		p("")
 	}
+	role := map[string]string{} // role -> token variable of its first user
+	for _, u := range demo.Users {
+		if _, ok := role[u.Role]; !ok {
+			role[u.Role] = tokenVar(u)
+		}
+	}
+	hr, admin := role["hr_manager"], role["admin"]
+	newID := fmt.Sprintf("e-%04d", demo.DefaultEmployees+1) // the first employee created
+	p("# Encryption at rest: an HR write reaches the HRM with national_id and iban encrypted (enc_v1_...);")
+	p("# admin sees what the HRM stores, the HR manager's own report is decrypted, analysts see neither,")
+	p("# and analysts get the email as a stable token (tok_v1_...)")
+	p("curl -s -X POST -H \"Authorization: Bearer $%s\" -H 'Content-Type: application/json' -d '{\"name\":\"New Hire\",\"manager_id\":\"%s\",\"email\":\"new.hire@example.com\",\"national_id\":\"AB123456C\",\"bank_account\":{\"iban\":\"GB29NWBK60161331926819\",\"bic\":\"NWBKGB2L\"}}' '%s/hrm/employees'", hr, demo.HRManagerID, base)
+	p("curl -s -H \"Authorization: Bearer $%s\" '%s/hrm/employees/%s'", admin, base, newID)
+	p("curl -s -H \"Authorization: Bearer $%s\" '%s/hrm/employees/%s'", hr, base, newID)
+	p("curl -s -H \"Authorization: Bearer $%s\" '%s/hrm/employees/%s'", role["analyst"], base, newID)
+	p("")
 	p("# No credential: the policy decides (401 with a JSON error)")
 	p("curl -s '%s/crm/customers?limit=1'", base)
 	p("# A forged token: 401")

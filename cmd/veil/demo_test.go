@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -65,6 +66,24 @@ func getJSON(t *testing.T, base, token, path string) (int, map[string]any, []byt
 	return resp.StatusCode, m, body
 }
 
+func sendJSON(t *testing.T, base, token, method, path, body string) (int, map[string]any, []byte) {
+	t.Helper()
+	req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil {
+		t.Fatalf("%s %s: not JSON: %s", method, path, raw)
+	}
+	return resp.StatusCode, m, raw
+}
+
 func records(m map[string]any, key string) []map[string]any {
 	var out []map[string]any
 	for _, r := range m[key].([]any) {
@@ -93,6 +112,11 @@ func TestDemoRoleViews(t *testing.T) {
 		if !strings.Contains(out.String(), "export "+tokenVar(u)+"=") || !strings.Contains(out.String(), "$"+tokenVar(u)) {
 			t.Errorf("demo output lacks commands for %s", u.Role)
 		}
+	}
+
+	// ... and the encryption round trip.
+	if !strings.Contains(out.String(), "curl -s -X POST -H \"Authorization: Bearer $"+tokenVar(demo.User{Role: "hr_manager", ID: demo.HRManagerID})+"\"") || !strings.Contains(out.String(), "/hrm/employees/e-0201'") {
+		t.Error("demo output lacks the POST/GET round trip")
 	}
 
 	t.Run("support", func(t *testing.T) {
@@ -201,6 +225,85 @@ func TestDemoRoleViews(t *testing.T) {
 		}
 	})
 
+	t.Run("analyst email tokens", func(t *testing.T) {
+		tok := regexp.MustCompile(`^tok_v1_[A-Za-z0-9_-]+$`)
+		for _, p := range []string{"/crm/customers?limit=5", "/hrm/employees?limit=5"} {
+			_, m1, _ := getJSON(t, base, tokens["u-42"], p)
+			_, m2, _ := getJSON(t, base, tokens["u-42"], p)
+			key := "customers"
+			if strings.HasPrefix(p, "/hrm/") {
+				key = "employees"
+			}
+			r1, r2 := records(m1, key), records(m2, key)
+			if len(r1) != 5 || len(r2) != 5 {
+				t.Fatalf("%s: %d and %d records", p, len(r1), len(r2))
+			}
+			for i := range r1 {
+				e1, _ := r1[i]["email"].(string)
+				if !tok.MatchString(e1) || r2[i]["email"] != e1 {
+					t.Errorf("%s: email %q then %v: not a stable token", p, e1, r2[i]["email"])
+				}
+			}
+		}
+	})
+
+	const natID, iban = "ZZ987654Q", "GB29NWBK60161331926819" // written in the round trip
+	t.Run("hr write round trip", func(t *testing.T) {
+		hr, admin, analyst := tokens[demo.HRManagerID], tokens["u-01"], tokens["u-42"]
+		code, m, raw := sendJSON(t, base, hr, "POST", "/hrm/employees",
+			`{"name":"New Hire","manager_id":"`+demo.HRManagerID+`","national_id":"`+natID+`","bank_account":{"iban":"`+iban+`","bic":"NWBKGB2L"}}`)
+		if code != 201 || m["national_id"] != natID {
+			t.Fatalf("POST: %d %s", code, raw)
+		}
+		id, _ := m["id"].(string)
+		if id != "e-0201" { // the id the printed commands use
+			t.Fatalf("POST echo id %q: %s", id, raw)
+		}
+		// Admin sees what the HRM stores: envelopes, never the plaintext.
+		env := regexp.MustCompile(`^enc_v1_[A-Za-z0-9_-]+$`)
+		code, m, raw = getJSON(t, base, admin, "/hrm/employees/"+id)
+		ba, _ := m["bank_account"].(map[string]any)
+		if code != 200 || !env.MatchString(fmt.Sprint(m["national_id"])) || !env.MatchString(fmt.Sprint(ba["iban"])) || bytes.Contains(raw, []byte(natID)) || bytes.Contains(raw, []byte(iban)) {
+			t.Fatalf("stored record: %d %s", code, raw)
+		}
+		stored := m["national_id"].(string)
+		// The HR manager's own report is decrypted, in the record and in
+		// the reports list.
+		code, m, raw = getJSON(t, base, hr, "/hrm/employees/"+id)
+		ba, _ = m["bank_account"].(map[string]any)
+		if code != 200 || m["national_id"] != natID || ba["iban"] != iban {
+			t.Errorf("HR manager's view: %d %s", code, raw)
+		}
+		_, m, _ = getJSON(t, base, hr, "/hrm/employees?limit=1000&manager_id="+demo.HRManagerID)
+		found := false
+		for _, r := range records(m, "employees") {
+			if r["id"] == id {
+				found = r["national_id"] == natID
+			}
+		}
+		if !found {
+			t.Error("the reports list does not show the decrypted national_id")
+		}
+		// Nobody else sees the plaintext or the envelope.
+		for _, c := range []struct{ token, path string }{
+			{analyst, "/hrm/employees/" + id},
+			{analyst, "/hrm/employees?limit=1000"},
+			{hr, "/hrm/employees?limit=1000"},
+		} {
+			code, _, raw := getJSON(t, base, c.token, c.path)
+			if code != 200 || bytes.Contains(raw, []byte(natID)) || bytes.Contains(raw, []byte(iban)) || bytes.Contains(raw, []byte(stored)) {
+				t.Errorf("%s: %d, plaintext or envelope shown", c.path, code)
+			}
+		}
+		if code, _, _ := getJSON(t, base, tokens["u-03"], "/hrm/employees/"+id); code != 403 {
+			t.Errorf("support on HRM: %d", code)
+		}
+		// A case-folded field name that would bypass the encryption is refused.
+		if code, _, raw := sendJSON(t, base, hr, "PATCH", "/hrm/employees/"+id, `{"National_ID":"`+stored+`"}`); code != 400 {
+			t.Errorf("PATCH National_ID: %d %s", code, raw)
+		}
+	})
+
 	t.Run("admin", func(t *testing.T) {
 		code, m, _ := getJSON(t, base, tokens["u-01"], "/crm/customers/c-0001")
 		if code != 200 || m["ssn"] != cust["c-0001"].SSN || m["notes"] != cust["c-0001"].Notes {
@@ -242,7 +345,7 @@ func TestDemoRoleViews(t *testing.T) {
 		}
 		leaves = stringLeaves(ev, leaves)
 	}
-	for _, v := range demo.SensitiveFixtureValues(crm, hrm) {
+	for _, v := range append(demo.SensitiveFixtureValues(crm, hrm), natID, iban) {
 		for _, leaf := range leaves {
 			if leaf == v || (len(v) >= 6 && strings.Contains(leaf, v)) {
 				t.Errorf("audit trail contains the sensitive value %q", v)

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -47,6 +48,24 @@ func newViewEnv(t *testing.T) *viewEnv {
 // ids the audit would log.
 func (e *viewEnv) view(t *testing.T, id, role, path string) (upstream, out []byte, recordIDs []string) {
 	t.Helper()
+	x := e.exchange(t, id, role, "GET", path, nil)
+	return x.upstream, x.out, x.res.RecordIDs
+}
+
+// exchanged is one request through the policy, the transforms engine and
+// the demo upstream.
+type exchanged struct {
+	sent     []byte // the request body the upstream received
+	upstream []byte // the upstream's response body
+	out      []byte // the response body the client would get
+	res      transforms.Result
+}
+
+// exchange is view for any method: the request body is rewritten by the
+// decision's request transforms before it goes upstream, the response by
+// its response transforms. The upstream must answer 200 or 201.
+func (e *viewEnv) exchange(t *testing.T, id, role, method, path string, reqBody any) exchanged {
+	t.Helper()
 	u, err := url.Parse(path)
 	if err != nil {
 		t.Fatal(err)
@@ -56,47 +75,76 @@ func (e *viewEnv) view(t *testing.T, id, role, path string) (upstream, out []byt
 	for k, vs := range u.Query() {
 		query[k] = toAny(vs)
 	}
+	request := map[string]any{
+		"method": method, "path": u.Path, "segments": toAny(segs), "query": query,
+		"headers": map[string]any{}, "body_state": "absent",
+	}
+	var raw []byte
+	if reqBody != nil {
+		if raw, err = json.Marshal(reqBody); err != nil {
+			t.Fatal(err)
+		}
+		var parsed any
+		if err := json.Unmarshal(raw, &parsed); err != nil {
+			t.Fatal(err)
+		}
+		request["body_state"], request["body"] = "parsed", parsed
+	}
 	d := decide(t, e.pq, map[string]any{
-		"request": map[string]any{
-			"method": "GET", "path": u.Path, "segments": toAny(segs), "query": query,
-			"headers": map[string]any{}, "body_state": "absent",
-		},
+		"request": request,
 		"route":   map[string]any{"name": segs[0], "prefix": "/" + segs[0] + "/"},
 		"subject": map[string]any{"authenticated": true, "id": id, "roles": []any{role}, "claims": map[string]any{}},
 	})
 	if d["allow"] != true {
-		t.Fatalf("%s GET %s denied: %v", role, path, d)
-	}
-	rules, err := transforms.ParseRules(d["response_transforms"])
-	if err != nil {
-		t.Fatalf("decoding the rules: %v", err)
+		t.Fatalf("%s %s %s denied: %v", role, method, path, d)
 	}
 	audit := d["audit"].(map[string]any)
-	prog, err := transforms.Compile(rules, transforms.Options{Keys: e.keys, RecordIDs: audit["record_ids"].(string)})
-	if err != nil {
-		t.Fatalf("compiling the rules of %s: %v", role, err)
+	compile := func(dir, recordIDs string) *transforms.Program {
+		rules, err := transforms.ParseRules(d[dir])
+		if err != nil {
+			t.Fatalf("decoding the %s: %v", dir, err)
+		}
+		prog, err := transforms.Compile(rules, transforms.Options{Keys: e.keys, RecordIDs: recordIDs})
+		if err != nil {
+			t.Fatalf("compiling the %s of %s: %v", dir, role, err)
+		}
+		return prog
+	}
+	var x exchanged
+	x.sent = raw
+	if raw != nil {
+		var reqRes transforms.Result
+		if x.sent, err = compile("request_transforms", "").Rewrite(nil, raw, &reqRes); err != nil {
+			t.Fatalf("request rewrite: %v", err)
+		}
 	}
 	addr := e.up.CRMAddr()
 	if segs[0] == "hrm" {
 		addr = e.up.HRMAddr()
 	}
 	upstreamPath := strings.TrimPrefix(path, "/"+segs[0])
-	resp, err := (&http.Client{Timeout: 5 * time.Second}).Get("http://" + addr + upstreamPath)
+	req, err := http.NewRequest(method, "http://"+addr+upstreamPath, bytes.NewReader(x.sent))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if x.sent != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := (&http.Client{Timeout: 5 * time.Second}).Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	if upstream, err = io.ReadAll(resp.Body); err != nil || resp.StatusCode != 200 {
-		t.Fatalf("upstream %s: %d %v", upstreamPath, resp.StatusCode, err)
+	if x.upstream, err = io.ReadAll(resp.Body); err != nil || (resp.StatusCode != 200 && resp.StatusCode != 201) {
+		t.Fatalf("upstream %s %s: %d %v: %s", method, upstreamPath, resp.StatusCode, err, x.upstream)
 	}
-	var res transforms.Result
-	if out, err = prog.Rewrite(nil, upstream, &res); err != nil {
+	if x.out, err = compile("response_transforms", audit["record_ids"].(string)).Rewrite(nil, x.upstream, &x.res); err != nil {
 		t.Fatalf("rewrite: %v", err)
 	}
-	if !json.Valid(out) {
-		t.Fatalf("rewritten body is not JSON: %s", out)
+	if !json.Valid(x.out) {
+		t.Fatalf("rewritten body is not JSON: %s", x.out)
 	}
-	return upstream, out, res.RecordIDs
+	return x
 }
 
 // leaves returns the text of every scalar in a JSON document (strings
@@ -317,5 +365,138 @@ func TestRoleViews(t *testing.T) {
 		}
 		_, text, _ = e.view(t, "u-42", "analyst", "/hrm/employees/e-0050/reviews")
 		assertHidden(t, newBody(t, text), "analyst: employee id of reviews", "e-0050")
+	})
+}
+
+// TestReversibleProtections runs the tokenize and encrypt/decrypt rules of
+// the shipped policies through the real engine and the demo upstreams:
+// analysts get stable email tokens, HRM writes reach the upstream as
+// envelopes that only the HR manager's view of their own reports opens.
+func TestReversibleProtections(t *testing.T) {
+	t.Parallel()
+	e := newViewEnv(t)
+	employees := e.up.HRM.Employees()
+	customers := e.up.CRM.Customers()
+	tokRE := regexp.MustCompile(`^tok_v1_[A-Za-z0-9_-]+$`)
+	envRE := regexp.MustCompile(`^enc_v1_[A-Za-z0-9_-]+$`)
+
+	t.Run("analyst email tokens", func(t *testing.T) {
+		for _, p := range []string{"/crm/customers?limit=1000", "/hrm/employees?limit=1000"} {
+			_, first, _ := e.view(t, "u-42", "analyst", p)
+			_, second, _ := e.view(t, "u-42", "analyst", p)
+			if !bytes.Equal(first, second) {
+				t.Errorf("%s: two views differ: tokens are not stable", p)
+			}
+			var doc struct{ Customers, Employees []map[string]any }
+			if err := json.Unmarshal(first, &doc); err != nil {
+				t.Fatal(err)
+			}
+			seen := map[string]bool{}
+			for _, recs := range [][]map[string]any{doc.Customers, doc.Employees} {
+				for _, r := range recs {
+					tok, _ := r["email"].(string)
+					if !tokRE.MatchString(tok) {
+						t.Fatalf("%s: email %q is not a token", p, tok)
+					}
+					seen[tok] = true
+				}
+			}
+			if n := len(doc.Customers) + len(doc.Employees); n == 0 || len(seen) != n {
+				t.Errorf("%s: %d distinct tokens for %d records", p, len(seen), n)
+			}
+		}
+		// The token is the email's and nothing else's: the same address
+		// yields the same token through a single record.
+		_, one, _ := e.view(t, "u-42", "analyst", "/crm/customers/"+customers[0].ID)
+		_, all, _ := e.view(t, "u-42", "analyst", "/crm/customers?limit=1")
+		var r map[string]any
+		var l struct{ Customers []map[string]any }
+		if json.Unmarshal(one, &r) != nil || json.Unmarshal(all, &l) != nil || len(l.Customers) != 1 || r["email"] != l.Customers[0]["email"] {
+			t.Errorf("single-record token %v differs from the list's", r["email"])
+		}
+	})
+
+	const natID, iban = "ZZ123456Q", "GB29NWBK60161331926819"
+	var created string
+	t.Run("hr write is encrypted upstream and decrypted for the hr manager", func(t *testing.T) {
+		x := e.exchange(t, demo.HRManagerID, "hr_manager", "POST", "/hrm/employees", map[string]any{
+			"name": "New Hire", "manager_id": demo.HRManagerID, "national_id": natID,
+			"bank_account": map[string]any{"iban": iban, "bic": "NWBKGB2L"},
+		})
+		if bytes.Contains(x.sent, []byte(natID)) || bytes.Contains(x.sent, []byte(iban)) || bytes.Contains(x.upstream, []byte(natID)) || bytes.Contains(x.upstream, []byte(iban)) {
+			t.Fatalf("plaintext reached the upstream: %s", x.upstream)
+		}
+		var stored demo.Employee
+		if err := json.Unmarshal(x.upstream, &stored); err != nil {
+			t.Fatal(err)
+		}
+		if !envRE.MatchString(stored.NationalID) || !envRE.MatchString(stored.BankAccount.IBAN) || stored.BankAccount.BIC != "NWBKGB2L" {
+			t.Fatalf("upstream stored %q / %q", stored.NationalID, stored.BankAccount)
+		}
+		created = stored.ID
+		echo := newBody(t, x.out)
+		assertShown(t, echo, "hr: own new report in the POST echo", natID, iban, created)
+		if x.res.Failed != 0 {
+			t.Errorf("%d failed values", x.res.Failed)
+		}
+
+		for _, p := range []string{"/hrm/employees/" + created, "/hrm/employees?limit=1000&manager_id=" + demo.HRManagerID} {
+			x := e.exchange(t, demo.HRManagerID, "hr_manager", "GET", p, nil)
+			b := newBody(t, x.out)
+			assertShown(t, b, "hr: decrypted report in "+p, natID, iban)
+			if bytes.Contains(x.out, []byte("enc_v")) || x.res.Failed != 0 {
+				t.Errorf("%s: envelope left or %d failed values", p, x.res.Failed)
+			}
+		}
+		// Seed reports (stored in the clear) keep their plaintext.
+		for _, s := range employees {
+			if s.ManagerID == demo.HRManagerID {
+				_, out, _ := e.view(t, demo.HRManagerID, "hr_manager", "/hrm/employees/"+s.ID)
+				assertShown(t, newBody(t, out), "hr: seed report "+s.ID, s.NationalID, s.BankAccount.IBAN)
+				break
+			}
+		}
+	})
+	if created == "" {
+		t.Fatal("no employee created")
+	}
+
+	t.Run("everyone else sees neither the plaintext nor an opened envelope", func(t *testing.T) {
+		in, out, _ := e.view(t, "u-01", "admin", "/hrm/employees/"+created)
+		if !bytes.Equal(in, out) || !bytes.Contains(out, []byte(`"national_id":"enc_v1_`)) {
+			t.Errorf("admin does not see what is stored: %s", out)
+		}
+		for _, v := range []struct{ id, role, path string }{
+			{demo.HRManagerID, "hr_manager", "/hrm/employees?limit=1000"},
+			{"u-42", "analyst", "/hrm/employees?limit=1000"},
+			{"u-42", "analyst", "/hrm/employees/" + created},
+		} {
+			_, out, _ := e.view(t, v.id, v.role, v.path)
+			assertHidden(t, newBody(t, out), v.role+" "+v.path, natID, iban)
+			if bytes.Contains(out, []byte("enc_v")) {
+				t.Errorf("%s %s: envelope shown", v.role, v.path)
+			}
+		}
+	})
+
+	t.Run("no decryption oracle", func(t *testing.T) {
+		// Another manager's report, written through Veil by admin.
+		x := e.exchange(t, "u-01", "admin", "POST", "/hrm/employees", map[string]any{
+			"name": "Other Report", "manager_id": "e-0008", "national_id": natID + "X",
+		})
+		var stored demo.Employee
+		if err := json.Unmarshal(x.out, &stored); err != nil || !envRE.MatchString(stored.NationalID) {
+			t.Fatalf("admin echo %s", x.out)
+		}
+		// The HR manager reads it: masked, never opened.
+		_, out, _ := e.view(t, demo.HRManagerID, "hr_manager", "/hrm/employees/"+stored.ID)
+		assertHidden(t, newBody(t, out), "hr: non-report's national id", natID+"X", stored.NationalID)
+		// The HR manager replays the envelope into an own report: it is
+		// encrypted again, so reading it back yields the envelope only.
+		x = e.exchange(t, demo.HRManagerID, "hr_manager", "PATCH", "/hrm/employees/"+created, map[string]any{"national_id": stored.NationalID})
+		assertHidden(t, newBody(t, x.out), "hr: replayed envelope opened", natID+"X")
+		assertShown(t, newBody(t, x.out), "hr: replayed envelope echoed as sent", stored.NationalID)
+		_, out, _ = e.view(t, demo.HRManagerID, "hr_manager", "/hrm/employees/"+created)
+		assertHidden(t, newBody(t, out), "hr: replayed envelope opened on read", natID+"X")
 	})
 }
