@@ -54,6 +54,9 @@ decision := lib.deny(404, "unknown HRM resource") if {
 	"hr_manager" in lib.roles
 	hr_write
 	not employee_body
+} else := lib.deny(403, "only admins may change an employee's manager") if {
+	"hr_manager" in lib.roles
+	reassigns
 } else := lib.deny(403, "HR managers may read and write employees") if {
 	"hr_manager" in lib.roles
 } else := lib.deny(403, "analysts have read-only access") if {
@@ -225,6 +228,18 @@ hr_may if {
 hr_may if {
 	hr_write
 	employee_body
+	not reassigns
+}
+
+# reassigns holds for an update that sets manager_id. Reports are whose
+# manager_id names the HR manager, and the request does not say who
+# manages the record today: an HR manager who could set manager_id on an
+# existing record could make anyone a report and read it in full
+# (decrypted national id and IBAN included). Reassignment is for admins;
+# a new hire (POST) may name its manager.
+reassigns if {
+	input.request.method in {"PUT", "PATCH"}
+	"manager_id" in object.keys(input.request.body)
 }
 
 hr_view := hr_reports_view if {

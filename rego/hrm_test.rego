@@ -138,11 +138,15 @@ reversing := {"decrypt", "detokenize", "fpe_decrypt"}
 
 test_writes_encrypt_national_id_and_iban if {
 	body := {"name": "N", "manager_id": "e-0007", "national_id": "AB123456C", "bank_account": {"iban": "GB00", "bic": "X"}}
+	update := object.remove(body, ["manager_id"]) # HR managers may not reassign
 	every sub in [hr, admin] {
 		decide(write("POST", ["employees"], sub, body)).request_transforms == at_rest
 		every m in ["PUT", "PATCH"] {
-			decide(write(m, ["employees", "e-0100"], sub, body)).request_transforms == at_rest
+			decide(write(m, ["employees", "e-0100"], sub, update)).request_transforms == at_rest
 		}
+	}
+	every m in ["PUT", "PATCH"] {
+		decide(write(m, ["employees", "e-0100"], admin, body)).request_transforms == at_rest
 	}
 	decide(req("DELETE", ["employees", "e-0100"], admin)).request_transforms == []
 }
@@ -177,6 +181,16 @@ test_hr_write_field_names_must_be_exact if {
 	}
 	decide(write("PATCH", ["employees", "e-0100"], hr, ["national_id"])).status == 400
 	decide(write("PATCH", ["employees", "e-0100"], hr, {"bank_account": {"iban": "GB00", "bic": "X"}})).allow == true
+}
+
+test_hr_manager_cannot_reassign_employees if {
+	every m in ["PUT", "PATCH"] {
+		every mgr in ["e-0007", "e-0008"] {
+			decide(write(m, ["employees", "e-0100"], hr, {"manager_id": mgr})) == {"allow": false, "status": 403, "reason": "only admins may change an employee's manager"}
+		}
+		decide(write(m, ["employees", "e-0100"], admin, {"manager_id": "e-0007"})).allow == true
+	}
+	decide(write("POST", ["employees"], hr, {"name": "N", "manager_id": "e-0007"})).allow == true
 }
 
 test_only_hr_reports_views_reverse if {
