@@ -34,9 +34,9 @@ var Users = []User{
 	{Name: "Sam Support", ID: "u-03", Role: "support", Description: "CRM read with masked PII, may open tickets; no HRM"},
 	{Name: "Riley Sales", ID: "u-17", Role: "sales", Description: "own CRM accounts in full, other reps' records removed or masked"},
 	{Name: "Jordan Sales", ID: "u-18", Role: "sales", Description: "another sales rep, owns a different fifth of the customers"},
-	{Name: "Harper HR", ID: HRManagerID, Role: "hr_manager", Description: "own reports in full, other employees without pay, bank, id, reviews, birth date, address"},
-	{Name: "Alex Analyst", ID: "u-42", Role: "analyst", Description: "CRM and HRM read only, pseudonymised ids, generalised dates, salaries and zips"},
-	{Name: "Ada Admin", ID: "u-01", Role: "admin", Description: "everything in full, all methods"},
+	{Name: "Harper HR", ID: HRManagerID, Role: "hr_manager", Description: "own reports in full (national id and IBAN decrypted), other employees without pay, bank, id, reviews, birth date, address; writes are encrypted at rest"},
+	{Name: "Alex Analyst", ID: "u-42", Role: "analyst", Description: "CRM and HRM read only, pseudonymised ids, tokenized emails, generalised dates, salaries and zips"},
+	{Name: "Ada Admin", ID: "u-01", Role: "admin", Description: "everything in full as stored (encrypted fields stay envelopes), all methods"},
 }
 
 var errEmptySecret = errors.New("demo: empty token secret")
