@@ -161,6 +161,11 @@ support_may if {
 # address gets the same token in the CRM and the HRM, so analysts can join
 # datasets on it without ever seeing an address. Tokens are reversible only
 # by a detokenize rule, which no shipped policy gives an analyst.
+#
+# Phone numbers are format-preserving encrypted (FF1, key "pii"): same
+# length, separators and "+" in place, so data-quality checks on the shape
+# still work, while the digits are a stable pseudonym no analyst can
+# reverse (fpe_decrypt is in no shipped view).
 
 views["analyst"] := [
 	{"path": "$..id", "action": "hash", "key": "pii"},
@@ -169,7 +174,7 @@ views["analyst"] := [
 	{"path": "$..assignee", "action": "hash", "key": "pii"},
 	{"path": "$..email", "action": "tokenize", "key": "pii"},
 	{"path": "$..name", "action": "redact"},
-	{"path": "$..phone", "action": "redact"},
+	{"path": "$..phone", "action": "fpe", "key": "pii", "alphabet": "digits"},
 	{"path": "$..ssn", "action": "redact"},
 	{"path": "$..national_id", "action": "redact"},
 	{"path": "$..card_last4", "action": "redact"},

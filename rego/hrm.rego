@@ -263,7 +263,7 @@ views["analyst"] := [
 	{"path": "$..manager_id", "action": "hash", "key": "pii"},
 	{"path": "$..email", "action": "tokenize", "key": "pii"},
 	{"path": "$..name", "action": "redact"},
-	{"path": "$..phone", "action": "redact"},
+	{"path": "$..phone", "action": "fpe", "key": "pii", "alphabet": "digits"},
 	{"path": "$..national_id", "action": "redact"},
 	{"path": "$..address.street", "action": "redact"},
 	{"path": "$..bank_account", "action": "redact"},

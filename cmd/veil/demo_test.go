@@ -223,6 +223,26 @@ func TestDemoRoleViews(t *testing.T) {
 		if records(m2, "employees")[3]["id"] != records(m, "employees")[3]["id"] {
 			t.Error("pseudonyms are not stable")
 		}
+		// Phones are format-preserving encrypted (FF1): same length and
+		// separators, different digits, stable across requests.
+		for i, r := range records(m, "employees") {
+			orig := hrm.Employees()[i].Phone
+			got, _ := r["phone"].(string)
+			if got == orig || len(got) != len(orig) {
+				t.Errorf("phone %q (original %q): not format-preserving encrypted", got, orig)
+				continue
+			}
+			for j := range orig {
+				isDigit := func(c byte) bool { return c >= '0' && c <= '9' }
+				if isDigit(orig[j]) != isDigit(got[j]) || (!isDigit(orig[j]) && orig[j] != got[j]) {
+					t.Errorf("phone %q does not keep the shape of %q", got, orig)
+					break
+				}
+			}
+			if records(m2, "employees")[i]["phone"] != got {
+				t.Errorf("fpe of %q is not stable", orig)
+			}
+		}
 	})
 
 	t.Run("analyst email tokens", func(t *testing.T) {
