@@ -14,7 +14,8 @@ import (
 // types, never a value (a value may come from the input).
 //
 // Rules: the decision is an object whose keys are among allow, status,
-// reason, request_transforms, response_transforms and audit; allow is a
+// reason, request_transforms, response_transforms, query_transforms and
+// audit; allow is a
 // boolean (missing: deny); status an integer within 400..499; reason a
 // string; each transforms list an array (or set) of rule objects as
 // transforms.ParseRules accepts them (string path and action, optional
@@ -64,6 +65,8 @@ func decodeDecision(v ast.Value) (*Decision, string) {
 			d.RequestTransforms, reason = decodeRules("request_transforms", val.Value)
 		case "response_transforms":
 			d.ResponseTransforms, reason = decodeRules("response_transforms", val.Value)
+		case "query_transforms":
+			d.QueryTransforms, reason = decodeRules("query_transforms", val.Value)
 		case "audit":
 			reason = decodeAudit(val.Value, &d.Audit)
 		default:

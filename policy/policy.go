@@ -168,6 +168,10 @@ type Decision struct {
 	// RequestTransforms and ResponseTransforms are the decoded rules, not
 	// yet validated by package transforms.
 	RequestTransforms, ResponseTransforms []transforms.Rule
+	// QueryTransforms are applied to the query parameters before the
+	// upstream sees them, the query seen as a JSON object of arrays of
+	// strings ({"email": ["tok_v1_..."]}).
+	QueryTransforms []transforms.Rule
 	// Audit is the decision's audit object.
 	Audit AuditSpec
 	// Revision is the policy revision that produced the decision.

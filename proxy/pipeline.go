@@ -34,6 +34,7 @@ var pipeline = [...]struct {
 	{"identify", (*Gateway).identify},
 	{"read_body", (*Gateway).readBodyForPolicy},
 	{"decide", (*Gateway).decide},
+	{"query_transforms", (*Gateway).transformQuery},
 	{"request_transforms", (*Gateway).transformRequest},
 	{"audit_gate", (*Gateway).auditGate},
 	{"upstream", (*Gateway).forward},
@@ -413,6 +414,14 @@ func (g *Gateway) decide(x *exchange) errCode {
 			return errInvalidDecision
 		}
 	}
+	if len(d.QueryTransforms) > 0 {
+		x.queryProg, err = g.programs.Get(d.QueryTransforms, "")
+		if err != nil {
+			g.log.Warn("policy returned invalid query_transforms", zap.String("revision", d.Revision), zap.Error(err))
+			x.ev.Allowed = false
+			return errInvalidDecision
+		}
+	}
 	if len(d.ResponseTransforms) > 0 || d.Audit.RecordIDs != "" {
 		x.respProg, err = g.programs.Get(d.ResponseTransforms, d.Audit.RecordIDs)
 		if err != nil {
@@ -759,13 +768,16 @@ func (g *Gateway) finish(x *exchange, sent int64, werr error) {
 	}
 	if x.decision != nil {
 		ev.Transforms = ev.Transforms[:0]
+		for _, rc := range x.queryRes.Rules {
+			ev.Transforms = append(ev.Transforms, audit.TransformCount{Direction: "query", Path: rc.Path, Action: rc.Action, Count: rc.Count})
+		}
 		for _, rc := range x.reqRes.Rules {
 			ev.Transforms = append(ev.Transforms, audit.TransformCount{Direction: "request", Path: rc.Path, Action: rc.Action, Count: rc.Count})
 		}
 		for _, rc := range x.respRes.Rules {
 			ev.Transforms = append(ev.Transforms, audit.TransformCount{Direction: "response", Path: rc.Path, Action: rc.Action, Count: rc.Count})
 		}
-		ev.FailedValues = x.reqRes.Failed + x.respRes.Failed
+		ev.FailedValues = x.queryRes.Failed + x.reqRes.Failed + x.respRes.Failed
 	}
 	if werr != nil && ev.ErrorCode == "" {
 		ev.ErrorCode = "client_write_failed"

@@ -1,0 +1,72 @@
+package proxy
+
+import (
+	"encoding/json"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/veilgw/veil/transforms"
+	"github.com/veilgw/veil/vault"
+)
+
+// TestQueryTransforms: a token a client sends in a query parameter is
+// detokenized before the upstream sees it, other parameters are masked or
+// kept, duplicates stay in order, and a broken token is dropped and
+// counted, never forwarded.
+func TestQueryTransforms(t *testing.T) {
+	t.Parallel()
+	keys, err := vault.NewMemory("pii")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := transforms.Compile([]transforms.Rule{{Path: "$.v", Action: "tokenize", Params: map[string]any{"key": "pii"}}}, transforms.Options{Keys: keys})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := p.Rewrite(nil, []byte(`{"v":"ann@example.com"}`), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tok struct{ V string }
+	_ = json.Unmarshal(out, &tok)
+
+	up := startUpstream(t, nil)
+	tg := startGateway(t, gatewayOpts{keys: keys, routes: catchAll(up), policy: `package veil
+decision := {"allow": true, "query_transforms": [
+	{"path": "$.email[*]", "action": "detokenize", "key": "pii"},
+	{"path": "$.ssn[*]", "action": "mask", "keep_last": 4}]}`})
+	q := url.Values{}
+	q.Add("email", tok.V)
+	q.Add("ssn", "123-45-6789")
+	q.Add("tag", "a b")
+	q.Add("tag", "c&d")
+	resp, body := tg.do(t, "GET", "/api/search?"+q.Encode(), nil, nil)
+	if resp.StatusCode != 200 {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+	got, err := url.ParseQuery(strings.TrimPrefix(up.last(t).URI[strings.IndexByte(up.last(t).URI, '?'):], "?"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Get("email") != "ann@example.com" || got.Get("ssn") != "*******6789" ||
+		strings.Join(got["tag"], "|") != "a b|c&d" {
+		t.Fatalf("upstream query: %v", got)
+	}
+	// A forged token is dropped and counted.
+	q.Set("email", "tok_v1_AAAA")
+	tg.do(t, "GET", "/api/search?"+q.Encode(), nil, nil)
+	uri := up.last(t).URI
+	if strings.Contains(uri, "email=") || strings.Contains(uri, "tok_v1_AAAA") {
+		t.Fatalf("broken token forwarded: %s", uri)
+	}
+	lines := tg.waitAudit(t, 2)
+	if !strings.Contains(lines[1], `"failed_values":1`) || !strings.Contains(lines[1], `"direction":"query"`) {
+		t.Fatalf("audit: %s", lines[1])
+	}
+	for _, l := range lines {
+		if strings.Contains(l, "ann@example.com") || strings.Contains(l, "6789") {
+			t.Fatalf("audit leaks a query value: %s", l)
+		}
+	}
+}
