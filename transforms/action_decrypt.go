@@ -11,7 +11,8 @@ package transforms
 // wrapping ErrKeyUnavailable (the gateway answers 503).
 //
 // Parameters: key (keyring key name, required), prefix (default "enc_",
-// as encrypt), mode (reserved: "transit" is rejected for now; omit it).
+// as encrypt), mode (omitted: the keyring's data key; "transit": Vault
+// transit with key naming a transit key, see transitAction).
 //
 // Per type: a string envelope is replaced by the value it carries, with
 // its original JSON type. Everything else is redacted and counted in
@@ -26,7 +27,14 @@ type decryptAction struct {
 }
 
 func compileDecrypt(p *params) (action, error) {
-	key, prefix, err := cryptoParams(p, "decrypt", "enc_", true)
+	mode, err := cryptoMode(p)
+	if err != nil {
+		return nil, err
+	}
+	if mode == "transit" {
+		return compileTransit(p, true)
+	}
+	key, prefix, err := cryptoParams(p, "decrypt", "enc_", false)
 	if err != nil {
 		return nil, err
 	}

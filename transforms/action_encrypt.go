@@ -18,8 +18,8 @@ const (
 // value gives a different envelope every time.
 //
 // Parameters: key (keyring key name, required), prefix (default "enc_"),
-// mode (reserved: "transit" comes with the Vault provider and is rejected
-// for now; omit it).
+// mode (omitted: the keyring's data key, as above; "transit": Vault
+// transit with key naming a transit key, see transitAction).
 //
 // Per type: the canonical JSON text is encrypted, so decrypt restores the
 // original type; strings, numbers, booleans and null are encrypted as they
@@ -31,7 +31,14 @@ type encryptAction struct {
 }
 
 func compileEncrypt(p *params) (action, error) {
-	key, prefix, err := cryptoParams(p, "encrypt", "enc_", true)
+	mode, err := cryptoMode(p)
+	if err != nil {
+		return nil, err
+	}
+	if mode == "transit" {
+		return compileTransit(p, false)
+	}
+	key, prefix, err := cryptoParams(p, "encrypt", "enc_", false)
 	if err != nil {
 		return nil, err
 	}

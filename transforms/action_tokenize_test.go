@@ -464,10 +464,10 @@ func TestCryptoCompileErrors(t *testing.T) {
 		{r("$.a", "decrypt", "key", "pii"), Options{}, `rule 0 (decrypt $.a): decrypt needs a keyring (Options.Keys is nil)`},
 		{r("$.a", "tokenize", "key", "pii", "prefix", 1), Options{Keys: keys}, `rule 0 (tokenize $.a): prefix must be a string`},
 		{r("$.a", "tokenize", "key", "pii", "mode", "transit"), Options{Keys: keys}, `rule 0 (tokenize $.a): unknown parameter mode for tokenize (accepted: key, prefix)`},
-		{r("$.a", "encrypt", "key", "pii", "mode", "transit"), Options{Keys: keys},
-			`rule 0 (encrypt $.a): mode "transit" is not available yet (it comes with the Vault provider); omit mode to use the keyring's data key`},
+		{r("$.a", "encrypt", "key", "pii", "mode", "Transit"), Options{Keys: keys},
+			`rule 0 (encrypt $.a): mode must be "transit" or omitted (omitted: the keyring's data key)`},
 		{r("$.a", "decrypt", "key", "pii", "mode", "local"), Options{Keys: keys},
-			`rule 0 (decrypt $.a): mode must be omitted (mode "transit" comes with the Vault provider)`},
+			`rule 0 (decrypt $.a): mode must be "transit" or omitted (omitted: the keyring's data key)`},
 		{r("$.a", "detokenize", "key", "pii", "length", 8), Options{Keys: keys}, `rule 0 (detokenize $.a): unknown parameter length for detokenize (accepted: key, prefix)`},
 	}
 	for _, tc := range tests {

@@ -9,6 +9,7 @@
 package transforms
 
 import (
+	"context"
 	"errors"
 	"time"
 
@@ -70,6 +71,27 @@ type Options struct {
 	RecordIDs string
 	// MaxRecordIDs caps Result.RecordIDs; 0 means 100.
 	MaxRecordIDs int
+	// Transit serves encrypt/decrypt rules with mode "transit" (Vault
+	// transit; *vault.VaultKeyring implements it). nil: such rules still
+	// compile, but Rewrite fails with ErrKeyUnavailable as soon as one of
+	// them selects a value.
+	Transit Transit
+	// TransitTimeout bounds the transit calls of one Rewrite; 0 means 5s.
+	TransitTimeout time.Duration
+}
+
+// Transit encrypts and decrypts values with a named key of a remote
+// service (Vault transit), in batches: Rewrite makes at most one call per
+// direction and transit key name. Implementations must be safe for
+// concurrent use and must not retain the slices they are given.
+type Transit interface {
+	// EncryptBatch returns one ciphertext ("vault:v<N>:...") per
+	// plaintext, in order; any failure is an error for the whole call.
+	EncryptBatch(ctx context.Context, key string, plaintexts [][]byte) ([]string, error)
+	// DecryptBatch returns one plaintext per ciphertext, in order; ok[i]
+	// false means item i failed (e.g. not a valid ciphertext of that key)
+	// while err is for the whole call (unreachable, permission denied).
+	DecryptBatch(ctx context.Context, key string, ciphertexts []string) (plaintexts [][]byte, ok []bool, err error)
 }
 
 // RuleCount summarises what one rule did to one body, for the audit event.

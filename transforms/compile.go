@@ -70,6 +70,9 @@ func compileQueries(rules []Rule, queries []*jsonpath.Query, recordIDs *jsonpath
 	if opts.MaxRecordIDs <= 0 {
 		opts.MaxRecordIDs = 100
 	}
+	if opts.TransitTimeout <= 0 {
+		opts.TransitTimeout = defaultTransitTimeout
+	}
 	p := &Program{opts: opts, recordQ: -1, rules: make([]compiledRule, len(rules))}
 	for i, r := range rules {
 		act, spec, err := compileAction(r.Action, r.Params, &p.opts)

@@ -24,6 +24,14 @@ type rewriter struct {
 
 	tmp, wtmp, wkey, canon, sum, keybuf, repl []byte
 	macs                                      []macEntry
+
+	// Transit mode (transit.go): items deferred during the scan, their
+	// inputs (tbuf) and results (tres), the output copy of the
+	// substitution pass (tout) and the current batch (tidx, tpts).
+	transit          []transitItem
+	tbuf, tres, tout []byte
+	tidx             []int
+	tpts             [][]byte
 	// litEsc reports whether the value decide hands to an action is a
 	// string literal holding escapes (false for other values); set by
 	// decide just before action.apply, so actions need not search for a
@@ -67,11 +75,17 @@ func errAt(code, pos int) error {
 // is allowed); it is validated while it is rewritten. On error dst is
 // returned unextended and res holds partial counts.
 //
+// Encrypt/decrypt rules with mode "transit" cost at most one
+// Options.Transit call per direction and transit key name, made after the
+// scan (bounded by Options.TransitTimeout); when such a call fails Rewrite
+// returns an error wrapping ErrKeyUnavailable and no output.
+//
 // Every selector and condition is evaluated on the original document.
 // When several rules select a node the most protective action wins (see
 // Precedence). res may be nil. dst must not overlap src. The Program may
 // be used by many goroutines at once; Rewrite allocates nothing in the
-// steady state except the strings of Result.RecordIDs.
+// steady state except the strings of Result.RecordIDs (and the batches of
+// transit calls, when a transit rule selects something).
 func (p *Program) Rewrite(dst, src []byte, res *Result) ([]byte, error) {
 	rw := p.pool.Get().(*rewriter)
 	start := len(dst)
@@ -84,10 +98,17 @@ func (p *Program) Rewrite(dst, src []byte, res *Result) ([]byte, error) {
 	for i := range rw.macs {
 		rw.macs[i].resolved = false
 	}
+	rw.transit, rw.tbuf = rw.transit[:0], rw.tbuf[:0]
 	out, err := rw.run()
+	if err == nil && len(rw.transit) > 0 {
+		out, err = rw.finishTransit(out, start)
+	}
 	rw.src, rw.dst, rw.res, rw.ectx = nil, nil, nil, nil
 	if cap(rw.repl) > 64<<10 {
 		rw.repl = nil
+	}
+	if len(rw.transit) > 0 {
+		rw.releaseTransit()
 	}
 	p.pool.Put(rw)
 	if err != nil {
