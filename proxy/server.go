@@ -152,7 +152,11 @@ func New(cfg *Config, opts Options) (*Gateway, error) {
 	if g.apiKeyHeader == "" {
 		g.apiKeyHeader = "X-API-Key"
 	}
-	g.programs = transforms.NewCache(4096, transforms.Options{Keys: g.keys, MaxDepth: c.Limits.MaxJSONDepth, MaxRecordIDs: c.Audit.RecordIDsMax})
+	popts := transforms.Options{Keys: g.keys, MaxDepth: c.Limits.MaxJSONDepth, MaxRecordIDs: c.Audit.RecordIDsMax}
+	if tr, ok := g.keys.(transforms.Transit); ok {
+		popts.Transit = tr // encrypt/decrypt mode transit: Vault's own ciphertexts
+	}
+	g.programs = transforms.NewCache(4096, popts)
 	for _, rc := range c.Routes {
 		p, err := newPool(rc, c.Limits)
 		if err != nil {

@@ -150,3 +150,45 @@ func TestVaultKeysEndToEnd(t *testing.T) {
 		t.Errorf("the redacted token is not counted: %s", lines[len(lines)-1])
 	}
 }
+
+// TestTransitThroughGateway: with the Vault provider, encrypt/decrypt in
+// mode transit produce and open Vault's own vault:vN: ciphertexts, one
+// batched call per direction.
+func TestTransitThroughGateway(t *testing.T) {
+	srv := vaulttest.Start(t)
+	srv.CLI(t, "write", "-f", "transit/keys/customer-ssn")
+	ctx := context.Background()
+	t.Setenv("VAULT_TOKEN", srv.Token)
+	keys, err := vault.NewVaultKeyring(ctx, vault.VaultConfig{Address: srv.URL(), RefreshInterval: -1}, "pii")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := keys.Rotate(ctx, "pii", 0); err != nil {
+		t.Fatal(err)
+	}
+	up := startUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(b) // echoes what it stored
+	})
+	tg := startGateway(t, gatewayOpts{keys: keys, routes: catchAll(up), policy: `package veil
+decision := {"allow": true,
+	"request_transforms":  [{"path": "$.customers[*].ssn", "action": "encrypt", "mode": "transit", "key": "customer-ssn"}],
+	"response_transforms": [{"path": "$.customers[*].ssn", "action": "decrypt", "mode": "transit", "key": "customer-ssn"}]}`})
+	body := `{"customers":[{"id":1,"ssn":"123-45-6789"},{"id":2,"ssn":"987-65-4321"},{"id":3,"ssn":42}]}`
+	resp, got := tg.do(t, "POST", "/api/customers", []byte(body), map[string]string{"Content-Type": "application/json"})
+	if resp.StatusCode != 200 || string(got) != body {
+		t.Fatalf("round trip: %d %s", resp.StatusCode, got)
+	}
+	stored := string(up.last(t).Body)
+	if strings.Count(stored, `"vault:v1:`) != 3 || strings.Contains(stored, "6789") || strings.Contains(stored, "4321") {
+		t.Fatalf("the upstream must hold only Vault ciphertexts: %s", stored)
+	}
+	// Vault down: nothing unprotected goes upstream, the client gets 503.
+	srv.Stop()
+	hits := up.hits.Load()
+	resp, got = tg.do(t, "POST", "/api/customers", []byte(body), map[string]string{"Content-Type": "application/json"})
+	if resp.StatusCode != 503 || decodeError(t, got).Error.Code != "key_unavailable" || up.hits.Load() != hits {
+		t.Fatalf("transit with Vault down: %d %s", resp.StatusCode, got)
+	}
+}
