@@ -51,9 +51,10 @@ func (a *detokenizeAction) apply(rw *rewriter, dst, raw []byte) ([]byte, bool, e
 	if !ok || err != nil {
 		return dst, false, err
 	}
-	pt, err := s.siv.DecryptDeterministically(ct, s.ad)
-	if err != nil || !validValue(pt, rw.p.opts.MaxDepth) {
+	var opened bool
+	rw.sivbuf, opened = s.siv.Open(rw.sivbuf[:0], ct)
+	if !opened || !validValue(rw.sivbuf, rw.p.opts.MaxDepth) {
 		return dst, false, nil
 	}
-	return append(dst, pt...), true, nil
+	return append(dst, rw.sivbuf...), true, nil
 }

@@ -10,7 +10,7 @@ import (
 	"strconv"
 	"unicode/utf8"
 
-	"github.com/tink-crypto/tink-go/v2/daead/subtle"
+	"github.com/veilgw/veil/transforms/siv"
 
 	"github.com/veilgw/veil/vault"
 )
@@ -56,11 +56,8 @@ func (a *tokenizeAction) apply(rw *rewriter, dst, raw []byte) ([]byte, bool, err
 	if err != nil {
 		return dst, false, err
 	}
-	ct, err := s.siv.EncryptDeterministically(rw.canonical(raw), s.ad)
-	if err != nil {
-		return dst, false, nil
-	}
-	return appendToken(dst, a.prefix, s.version, ct), true, nil
+	rw.sivbuf = s.siv.Seal(rw.sivbuf[:0], rw.canonical(raw))
+	return appendToken(dst, a.prefix, s.version, rw.sivbuf), true, nil
 }
 
 // cryptoParams parses the parameters the four reversible crypto actions
@@ -164,13 +161,17 @@ func validValue(b []byte, maxDepth int) bool {
 	return len(b) > 0 && !isWS(b[0]) && skipValue(b, 0, 0, maxDepth) == len(b)
 }
 
+// sivKeySize is the AES-SIV key length: AES-256-SIV, 32 bytes for S2V and
+// 32 for CTR.
+const sivKeySize = 64
+
 // sealer is the cipher of one (purpose, key name, version), derived once
 // per Program and cached in Program.subkeys.
 type sealer struct {
 	version int
-	ad      []byte         // purpose|name|v<N>
-	siv     *subtle.AESSIV // tokenize
-	aead    cipher.AEAD    // encrypt (AES-256-GCM)
+	ad      []byte      // purpose|name|v<N>
+	siv     *siv.Bound  // tokenize: AES-SIV with the AD bound
+	aead    cipher.AEAD // encrypt (AES-256-GCM)
 }
 
 type sealerKey struct {
@@ -187,13 +188,15 @@ func (p *Program) sealer(purpose, name string, k vault.Key) (*sealer, error) {
 	}
 	s := &sealer{version: k.Version, ad: fmt.Appendf(nil, "%s|%s|v%d", purpose, name, k.Version)}
 	if purpose == tokenizePurpose {
-		sub, err := k.Subkey(purpose, subtle.AESSIVKeySize)
+		sub, err := k.Subkey(purpose, sivKeySize)
 		if err != nil {
 			return nil, err
 		}
-		if s.siv, err = subtle.NewAESSIV(sub); err != nil {
+		c, err := siv.New(sub)
+		if err != nil {
 			return nil, err
 		}
+		s.siv = c.Bind(s.ad)
 	} else {
 		sub, err := k.Subkey(purpose, 32)
 		if err != nil {

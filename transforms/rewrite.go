@@ -23,6 +23,7 @@ type rewriter struct {
 	ectx    *jsonpath.EvalContext
 
 	tmp, wtmp, wkey, canon, sum, keybuf, repl []byte
+	sivbuf                                    []byte // AES-SIV output (tokenize, detokenize)
 	macs                                      []macEntry
 
 	// Transit mode (transit.go): items deferred during the scan, their
