@@ -27,6 +27,9 @@ type TransformCount struct {
 // Event is one request's audit record (README "Audit event").
 type Event struct {
 	Time           time.Time
+	ChainID        string // set by Logger.Log
+	Seq            uint64 // set by Logger.Log
+	prevHash       []byte // set by Logger.Log, valid while it encodes
 	RequestID      string
 	DecisionID     string
 	Route          string
@@ -61,6 +64,11 @@ func (e *Event) Reset() {
 // MarshalLogObject encodes the event's fields (zapcore.ObjectMarshaler),
 // in schema order, without reflection.
 func (e *Event) MarshalLogObject(enc zapcore.ObjectEncoder) error {
+	if e.ChainID != "" {
+		enc.AddString("chain_id", e.ChainID)
+		enc.AddUint64("seq", e.Seq)
+		enc.AddByteString("prev_hash", e.prevHash)
+	}
 	enc.AddString("request_id", e.RequestID)
 	if e.DecisionID != "" {
 		enc.AddString("decision_id", e.DecisionID)

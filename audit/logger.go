@@ -89,6 +89,8 @@ type Logger struct {
 	failed  atomic.Uint64
 	broken  atomic.Bool
 	deny    bool
+	chain   chain  // guarded by mu
+	line    []byte // guarded by mu
 }
 
 // New opens the sinks of cfg. stdout may be nil (os.Stdout).
@@ -100,7 +102,7 @@ func New(cfg Config, stdout io.Writer) (*Logger, error) {
 	if stdout == nil {
 		stdout = os.Stdout
 	}
-	l := &Logger{enc: newEncoder(), deny: cfg.OnFailure == "deny"}
+	l := &Logger{enc: newEncoder(), deny: cfg.OnFailure == "deny", chain: chain{id: newChainID()}}
 	for _, s := range cfg.Sinks {
 		switch s.Type {
 		case "stdout":
@@ -142,9 +144,15 @@ func (l *Logger) Encode(e *Event) ([]byte, error) {
 // literal would escape to the heap on every event).
 var fieldPool = sync.Pool{New: func() any { return new([1]zapcore.Field) }}
 
-// Log writes e to every sink. A sink error marks the pipeline unhealthy
-// (see Healthy) and is returned.
+// Log chains e (chain_id, seq, prev_hash, hash) and writes it to every
+// sink. A sink error marks the pipeline unhealthy (see Healthy) and is
+// returned; the event keeps its place in the chain (a gap a verifier
+// reports as a deleted event, which is what it is for that sink).
 func (l *Logger) Log(e *Event) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.chain.seq++
+	e.ChainID, e.Seq, e.prevHash = l.chain.id, l.chain.seq, l.chain.prev
 	f := fieldPool.Get().(*[1]zapcore.Field)
 	f[0] = zapcore.Field{Type: zapcore.InlineMarshalerType, Interface: e}
 	buf, err := l.enc.EncodeEntry(zapcore.Entry{Time: e.Time}, f[:])
@@ -152,14 +160,14 @@ func (l *Logger) Log(e *Event) error {
 	fieldPool.Put(f)
 	if err != nil {
 		l.failed.Add(1)
+		l.chain.seq--
 		return fmt.Errorf("audit: encode: %w", err)
 	}
-	defer buf.Free()
-	l.mu.Lock()
-	defer l.mu.Unlock()
+	l.line = l.chain.seal(l.line[:0], buf.Bytes())
+	buf.Free()
 	var werr error
 	for _, s := range l.sinks {
-		if _, err := s.Write(buf.Bytes()); err != nil {
+		if _, err := s.Write(l.line); err != nil {
 			werr = errors.Join(werr, err)
 		}
 	}

@@ -49,7 +49,7 @@ func newRoot() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(serveCmd(), demoCmd(), policyCmd(), keysCmd(), versionCmd())
+	root.AddCommand(serveCmd(), demoCmd(), policyCmd(), keysCmd(), auditCmd(), versionCmd())
 	return root
 }
 

@@ -130,7 +130,16 @@ decision := {"allow": true, "response_transforms": [{"path": "$.ssn", "action": 
 	case <-time.After(10 * time.Second):
 		t.Fatal("serve did not stop")
 	}
+	// The trail verifies; an edited copy does not.
+	if out, code := run(t, "audit", "verify", filepath.Join(dir, "audit.log")); code != 0 || !strings.Contains(out, "OK") {
+		t.Fatalf("audit verify: exit %d\n%s", code, out)
+	}
 	trail, _ := os.ReadFile(filepath.Join(dir, "audit.log"))
+	edited := filepath.Join(dir, "edited.log")
+	writeFile(t, edited, strings.Replace(string(trail), `"status":200`, `"status":403`, 1))
+	if out, code := run(t, "audit", "verify", edited); code != 1 || !strings.Contains(out, "DAMAGE") || !strings.Contains(out, "edited") {
+		t.Fatalf("audit verify of an edited trail: exit %d\n%s", code, out)
+	}
 	if n := strings.Count(string(trail), "\n"); n < 5 {
 		t.Fatalf("%d audit events", n)
 	}

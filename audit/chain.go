@@ -1,0 +1,65 @@
+package audit
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+)
+
+// The hash chain. Every event carries chain_id, seq (1, 2, ... within the
+// chain) and prev_hash (the hash of the previous event of the chain, ""
+// for the first), and ends with hash = hex SHA-256(prev_hash || line),
+// where line is the event's JSON line exactly as written, without the
+// trailing `,"hash":"..."` member (so the line ends in "}"). Editing,
+// deleting or reordering events breaks the chain; Verify reports where.
+
+// chain is the Logger's running chain state; guarded by Logger.mu.
+type chain struct {
+	id   string
+	seq  uint64
+	prev []byte // hex hash of the previous event ("" for the first)
+	buf  []byte // prev || line, hashed
+}
+
+func newChainID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// hashMember is what separates an event's body from its hash.
+var hashMember = []byte(`,"hash":"`)
+
+// seal turns the encoded line (ending in "}\n") into the chained line in
+// dst: it appends `,"hash":"<hex>"}` and makes that hash the chain's prev.
+func (c *chain) seal(dst, line []byte) []byte {
+	line = bytes.TrimRight(line, "\n")
+	c.buf = append(append(c.buf[:0], c.prev...), line...)
+	sum := sha256.Sum256(c.buf)
+	var hx [2 * sha256.Size]byte
+	hex.Encode(hx[:], sum[:])
+	c.prev = append(c.prev[:0], hx[:]...)
+	dst = append(dst, line[:len(line)-1]...) // without the closing brace
+	dst = append(dst, hashMember...)
+	dst = append(dst, hx[:]...)
+	return append(dst, '"', '}', '\n')
+}
+
+// lineHash recomputes the hash of a written line given prev, and returns
+// the hash the line claims; ok is false when the line has no hash member.
+func lineHash(line []byte, prev string) (computed, claimed string, ok bool) {
+	line = bytes.TrimRight(line, "\r\n")
+	i := bytes.LastIndex(line, hashMember)
+	if i < 0 || !bytes.HasSuffix(line, []byte(`"}`)) {
+		return "", "", false
+	}
+	claimed = string(line[i+len(hashMember) : len(line)-2])
+	body := make([]byte, 0, i+1)
+	body = append(body, line[:i]...)
+	body = append(body, '}')
+	h := sha256.New()
+	h.Write([]byte(prev))
+	h.Write(body)
+	return hex.EncodeToString(h.Sum(nil)), claimed, true
+}
