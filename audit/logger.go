@@ -1,12 +1,14 @@
 package audit
 
 import (
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"go.uber.org/zap/zapcore"
 	"gopkg.in/natefinch/lumberjack.v2"
@@ -25,6 +27,8 @@ type Config struct {
 	OnFailure string `yaml:"on_failure"`
 	// RecordIDsMax caps record_ids per event. Default 100.
 	RecordIDsMax int `yaml:"record_ids_max"`
+	// Checkpoint sets how often signed checkpoints are written.
+	Checkpoint CheckpointConfig `yaml:"checkpoint"`
 }
 
 // SinkConfig configures one sink.
@@ -53,6 +57,12 @@ func (c *Config) Defaults() {
 	}
 	if c.RecordIDsMax == 0 {
 		c.RecordIDsMax = 100
+	}
+	if c.Checkpoint.EveryEvents == 0 {
+		c.Checkpoint.EveryEvents = 1000
+	}
+	if c.Checkpoint.Every == 0 {
+		c.Checkpoint.Every = 10 * time.Second
 	}
 }
 
@@ -91,6 +101,10 @@ type Logger struct {
 	deny    bool
 	chain   chain  // guarded by mu
 	line    []byte // guarded by mu
+	signer  ed25519.PrivateKey
+	cp      CheckpointConfig
+	cpSeq   uint64 // seq of the last checkpoint; guarded by mu
+	stop    chan struct{}
 }
 
 // New opens the sinks of cfg. stdout may be nil (os.Stdout).
@@ -102,7 +116,7 @@ func New(cfg Config, stdout io.Writer) (*Logger, error) {
 	if stdout == nil {
 		stdout = os.Stdout
 	}
-	l := &Logger{enc: newEncoder(), deny: cfg.OnFailure == "deny", chain: chain{id: newChainID()}}
+	l := &Logger{enc: newEncoder(), deny: cfg.OnFailure == "deny", chain: chain{id: newChainID()}, cp: cfg.Checkpoint}
 	for _, s := range cfg.Sinks {
 		switch s.Type {
 		case "stdout":
@@ -178,6 +192,9 @@ func (l *Logger) Log(e *Event) error {
 	}
 	l.broken.Store(false)
 	l.written.Add(1)
+	if l.signer != nil && l.chain.seq-l.cpSeq >= uint64(l.cp.EveryEvents) {
+		return l.checkpointLocked()
+	}
 	return nil
 }
 
@@ -197,9 +214,13 @@ func (l *Logger) Stats() (written, failed uint64) { return l.written.Load(), l.f
 
 // Close flushes and closes file sinks.
 func (l *Logger) Close() error {
+	if l.stop != nil {
+		close(l.stop)
+		l.stop = nil
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	var err error
+	err := l.checkpointLocked() // a clean shutdown leaves no unverified tail
 	for _, c := range l.closers {
 		err = errors.Join(err, c.Close())
 	}

@@ -10,6 +10,7 @@ package proxy
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
@@ -135,6 +136,11 @@ func New(cfg *Config, opts Options) (*Gateway, error) {
 	g.audit, err = audit.New(c.Audit, opts.AuditStdout)
 	if err != nil {
 		return nil, err
+	}
+	if priv, err := auditSigningKey(g.keys); err != nil {
+		g.log.Warn("audit checkpoints are not signed: no usable \"audit\" key in the keyring", zap.Error(err))
+	} else {
+		g.audit.SetSigner(priv)
 	}
 	g.engine, err = policy.New(c.Policy, policy.Options{
 		Logger: g.log, Timeout: c.Limits.PolicyTimeout, MaxJSONDepth: c.Limits.MaxJSONDepth, FS: opts.PolicyFS,
@@ -372,6 +378,30 @@ func (g *Gateway) Close() {
 			c.Close()
 		}
 	})
+}
+
+// auditSigningKey derives the audit checkpoint signing key from the
+// keyring's "audit" key (primary version, HKDF purpose
+// "veil/audit-signing").
+func auditSigningKey(keys vault.Keyring) (ed25519.PrivateKey, error) {
+	k, err := keys.Primary("audit", time.Now())
+	if err != nil {
+		return nil, err
+	}
+	seed, err := k.Subkey("veil/audit-signing", ed25519.SeedSize)
+	if err != nil {
+		return nil, err
+	}
+	return audit.SigningKeyFromSeed(seed)
+}
+
+// AuditPublicKey derives the checkpoint verification key from a keyring.
+func AuditPublicKey(keys vault.Keyring) (ed25519.PublicKey, error) {
+	priv, err := auditSigningKey(keys)
+	if err != nil {
+		return nil, err
+	}
+	return priv.Public().(ed25519.PublicKey), nil
 }
 
 // RefreshKeys reloads key versions from the keyring's backing store (Vault)

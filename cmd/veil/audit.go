@@ -1,23 +1,42 @@
 package main
 
 import (
+	"crypto/ed25519"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/veilgw/veil/audit"
+	"github.com/veilgw/veil/proxy"
+	"github.com/veilgw/veil/vault"
 )
 
 func auditCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "audit", Short: "Verify the audit trail"}
 	var asJSON bool
+	var pubFile string
 	verify := &cobra.Command{
 		Use:   "verify FILE...",
 		Short: "Check the hash chains of audit files (oldest first; gzip accepted); exit 1 on any damage",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			rep, err := audit.Verify(args...)
+			var pub ed25519.PublicKey
+			if pubFile != "" {
+				b, err := os.ReadFile(pubFile)
+				if err != nil {
+					return err
+				}
+				raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(b)))
+				if err != nil || len(raw) != ed25519.PublicKeySize {
+					return fmt.Errorf("audit verify: %s does not hold a base64 Ed25519 public key (veil audit pubkey prints one)", pubFile)
+				}
+				pub = raw
+			}
+			rep, err := audit.Verify(pub, args...)
 			if err != nil {
 				return err
 			}
@@ -30,13 +49,19 @@ func auditCmd() *cobra.Command {
 				}
 			} else {
 				for _, c := range rep.Chains {
-					fmt.Fprintf(out, "chain %s: %d events verified, last seq %d\n", c.ID, c.Events, c.LastSeq)
+					fmt.Fprintf(out, "chain %s: %d events, last seq %d, last checkpoint seq %d\n", c.ID, c.Events, c.LastSeq, c.CheckpointSeq)
+					if c.UnverifiedTail > 0 {
+						fmt.Fprintf(out, "UNVERIFIED chain %s: %d event(s) after the last checkpoint (from seq %d): a truncated or still-open file\n", c.ID, c.UnverifiedTail, c.CheckpointSeq+1)
+					}
+				}
+				if !rep.SignaturesChecked {
+					fmt.Fprintln(out, "note: no --pubkey given: checkpoint signatures were not checked")
 				}
 				for _, d := range rep.Damages {
 					fmt.Fprintf(out, "DAMAGE %s:%d chain %s seq %d: %s (%s)\n", d.File, d.Line, d.Chain, d.Seq, d.Kind, d.Detail)
 				}
 				if rep.OK() {
-					fmt.Fprintln(out, "OK: every chain is intact (a truncated tail needs signed checkpoints to be detected)")
+					fmt.Fprintln(out, "OK: every chain is intact and covered by a checkpoint")
 				}
 			}
 			if !rep.OK() {
@@ -46,6 +71,34 @@ func auditCmd() *cobra.Command {
 		},
 	}
 	verify.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON")
-	cmd.AddCommand(verify)
+	verify.Flags().StringVar(&pubFile, "pubkey", "", "file with the base64 Ed25519 public key (veil audit pubkey) to check checkpoint signatures")
+
+	var cfgPath string
+	pubkey := &cobra.Command{
+		Use:   "pubkey --config veil.yaml",
+		Short: "Print the base64 Ed25519 public key that verifies audit checkpoints",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := proxy.LoadConfig(cfgPath)
+			if err != nil {
+				return err
+			}
+			kr, err := vault.Open(cfg.Keys)
+			if err != nil {
+				return err
+			}
+			if c, ok := kr.(interface{ Close() }); ok {
+				defer c.Close()
+			}
+			pub, err := proxy.AuditPublicKey(kr)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), base64.StdEncoding.EncodeToString(pub))
+			return nil
+		},
+	}
+	pubkey.Flags().StringVar(&cfgPath, "config", "veil.yaml", "config file (YAML)")
+	cmd.AddCommand(verify, pubkey)
 	return cmd
 }

@@ -130,8 +130,14 @@ decision := {"allow": true, "response_transforms": [{"path": "$.ssn", "action": 
 	case <-time.After(10 * time.Second):
 		t.Fatal("serve did not stop")
 	}
-	// The trail verifies; an edited copy does not.
-	if out, code := run(t, "audit", "verify", filepath.Join(dir, "audit.log")); code != 0 || !strings.Contains(out, "OK") {
+	// The trail verifies with the public key (a clean shutdown wrote the
+	// final checkpoint); an edited copy does not.
+	pub, code := run(t, "audit", "pubkey", "--config", cfg)
+	if code != 0 {
+		t.Fatalf("audit pubkey: %s", pub)
+	}
+	writeFile(t, filepath.Join(dir, "audit.pub"), pub)
+	if out, code := run(t, "audit", "verify", "--pubkey", filepath.Join(dir, "audit.pub"), filepath.Join(dir, "audit.log")); code != 0 || !strings.Contains(out, "OK") {
 		t.Fatalf("audit verify: exit %d\n%s", code, out)
 	}
 	trail, _ := os.ReadFile(filepath.Join(dir, "audit.log"))
