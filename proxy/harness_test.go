@@ -152,8 +152,10 @@ func startGateway(t testing.TB, o gatewayOpts) *testGateway {
 		Routes:      o.routes,
 		Policy:      policyConfig(filepath.Join(dir, "rego")),
 		Identity:    identity.Config{JWT: identity.JWTConfig{HS256SecretFile: secretFile}},
-		Limits:      Limits{UpstreamTimeout: 2 * time.Second},
-		Audit:       audit.Config{Sinks: []audit.SinkConfig{{Type: "stdout"}}},
+		// The 50ms policy default is too tight for -race on a loaded
+		// 2-core machine; the timeout test's policy runs for seconds.
+		Limits: Limits{UpstreamTimeout: 2 * time.Second, PolicyTimeout: 2 * time.Second},
+		Audit:  audit.Config{Sinks: []audit.SinkConfig{{Type: "stdout"}}},
 	}
 	if o.mutate != nil {
 		o.mutate(cfg)
