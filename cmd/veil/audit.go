@@ -12,7 +12,6 @@ import (
 
 	"github.com/veilgw/veil/audit"
 	"github.com/veilgw/veil/proxy"
-	"github.com/veilgw/veil/vault"
 )
 
 func auditCmd() *cobra.Command {
@@ -79,17 +78,11 @@ func auditCmd() *cobra.Command {
 		Short: "Print the base64 Ed25519 public key that verifies audit checkpoints",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := proxy.LoadConfig(cfgPath)
+			kr, _, closeKeys, err := openKeyring(cfgPath)
 			if err != nil {
 				return err
 			}
-			kr, err := vault.Open(cfg.Keys)
-			if err != nil {
-				return err
-			}
-			if c, ok := kr.(interface{ Close() }); ok {
-				defer c.Close()
-			}
+			defer closeKeys()
 			pub, err := proxy.AuditPublicKey(kr)
 			if err != nil {
 				return err

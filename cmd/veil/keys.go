@@ -20,14 +20,11 @@ func keysCmd() *cobra.Command {
 		Short: "List keys, versions, activation times and the primary version (never key material)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := proxy.LoadConfig(cfgPath)
+			kr, _, closeKeys, err := openKeyring(cfgPath)
 			if err != nil {
 				return err
 			}
-			kr, err := vault.Open(cfg.Keys)
-			if err != nil {
-				return err
-			}
+			defer closeKeys()
 			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 			fmt.Fprintln(w, "NAME\tVERSION\tACTIVATION\tPRIMARY\tMIN_DECRYPTION\tLAST_REFRESH")
 			for _, st := range kr.Status() {
@@ -96,17 +93,32 @@ func keysCmd() *cobra.Command {
 // openManager opens the configured keyring for rotation and retirement,
 // which only the Vault provider supports (the local dev keyring is fixed).
 func openManager(cmd *cobra.Command, cfgPath string) (vault.Manager, error) {
-	cfg, err := proxy.LoadConfig(cfgPath)
-	if err != nil {
-		return nil, err
-	}
-	kr, err := vault.Open(cfg.Keys)
+	kr, provider, closeKeys, err := openKeyring(cfgPath)
 	if err != nil {
 		return nil, err
 	}
 	m, ok := kr.(vault.Manager)
 	if !ok {
-		return nil, fmt.Errorf("keys %s needs keys.provider: vault (the %q provider's keys are fixed)", cmd.Name(), cfg.Keys.Provider)
+		closeKeys()
+		return nil, fmt.Errorf("keys %s needs keys.provider: vault (the %q provider's keys are fixed)", cmd.Name(), provider)
 	}
 	return m, nil
+}
+
+// openKeyring opens the keyring a config file names; closeKeys releases it
+// (the Vault provider runs background renewal and refresh).
+func openKeyring(cfgPath string) (kr vault.Keyring, provider string, closeKeys func(), err error) {
+	cfg, err := proxy.LoadConfig(cfgPath)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	kr, err = vault.Open(cfg.Keys)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	closeKeys = func() {}
+	if c, ok := kr.(interface{ Close() }); ok {
+		closeKeys = c.Close
+	}
+	return kr, cfg.Keys.Provider, closeKeys, nil
 }
