@@ -65,7 +65,7 @@ decision := {"allow": true, "query_transforms": [
 		t.Fatalf("audit: %s", lines[1])
 	}
 	for _, l := range lines {
-		if strings.Contains(l, "ann@example.com") || strings.Contains(l, "6789") {
+		if strings.Contains(l, "ann@example.com") || strings.Contains(l, "45-6789") || strings.Contains(l, "*6789") {
 			t.Fatalf("audit leaks a query value: %s", l)
 		}
 	}

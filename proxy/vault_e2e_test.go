@@ -181,7 +181,7 @@ decision := {"allow": true,
 		t.Fatalf("round trip: %d %s", resp.StatusCode, got)
 	}
 	stored := string(up.last(t).Body)
-	if strings.Count(stored, `"vault:v1:`) != 3 || strings.Contains(stored, "6789") || strings.Contains(stored, "4321") {
+	if strings.Count(stored, `"vault:v1:`) != 3 || strings.Contains(stored, "45-6789") || strings.Contains(stored, "65-4321") {
 		t.Fatalf("the upstream must hold only Vault ciphertexts: %s", stored)
 	}
 	// Vault down: nothing unprotected goes upstream, the client gets 503.
