@@ -55,24 +55,9 @@ func BenchmarkDecideBody(b *testing.B) {
 // shippedSupportListInput is a support agent listing CRM customers, as the
 // gateway builds it: the request of BenchmarkDecideShippedCRMSupportList.
 func shippedSupportListInput() *Input {
-	in := &Input{
-		Method:      "GET",
-		Host:        "crm.example.com",
-		Path:        "/crm/customers",
-		Segments:    []string{"crm", "customers"},
-		Query:       [][2]string{{"limit", "10"}},
-		Headers:     [][2]string{{"accept", "application/json"}, {"user-agent", "curl/8"}},
-		BodyState:   BodyAbsent,
-		ClientIP:    "10.0.0.7",
-		RequestID:   "req-1",
-		RouteName:   "crm",
-		RoutePrefix: "/crm/",
-		TimeNS:      1_700_000_000_000_000_000,
-	}
-	in.Subject.Authenticated = true
+	in := supportInput()
+	in.Path, in.Segments = "/crm/customers", []string{"crm", "customers"}
 	in.Subject.ID = "u-03"
-	in.Subject.Roles = []string{"support"}
-	in.Subject.Method = "jwt"
 	in.Subject.Claims = map[string]any{"sub": "u-03", "tenant": "t1"}
 	return in
 }
