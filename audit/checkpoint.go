@@ -4,7 +4,6 @@ import (
 	"crypto/ed25519"
 	"encoding/base64"
 	"errors"
-	"fmt"
 	"strconv"
 	"time"
 )
@@ -41,18 +40,6 @@ func checkpointMessage(chainID string, seq uint64, hash []byte) []byte {
 	return append(m, hash...)
 }
 
-// SetSigner enables signed checkpoints with key (Ed25519) and starts the
-// interval timer. Call once, before serving.
-func (l *Logger) SetSigner(key ed25519.PrivateKey) {
-	l.mu.Lock()
-	l.signer = key
-	l.mu.Unlock()
-	if l.cp.Every > 0 {
-		l.stop = make(chan struct{})
-		go l.tick(l.cp.Every, l.stop)
-	}
-}
-
 // PublicKey is the checkpoint verification key (nil without a signer).
 func (l *Logger) PublicKey() ed25519.PublicKey {
 	l.mu.Lock()
@@ -72,17 +59,17 @@ func (l *Logger) tick(every time.Duration, stop chan struct{}) {
 			return
 		case <-t.C:
 			l.mu.Lock()
-			_ = l.checkpointLocked()
+			l.checkpointLocked()
 			l.mu.Unlock()
 		}
 	}
 }
 
-// checkpointLocked writes a checkpoint if events were written since the
-// last one. l.mu must be held.
-func (l *Logger) checkpointLocked() error {
-	if l.signer == nil || l.chain.seq == 0 || l.chain.seq == l.cpSeq {
-		return nil
+// checkpointLocked queues a checkpoint for every sink (witnesses
+// included) if events were logged since the last one. l.mu must be held.
+func (l *Logger) checkpointLocked() {
+	if l.signer == nil || l.closed || l.chain.seq == 0 || l.chain.seq == l.cpSeq {
+		return
 	}
 	sig := ed25519.Sign(l.signer, checkpointMessage(l.chain.id, l.chain.seq, l.chain.prev))
 	line := make([]byte, 0, 256)
@@ -97,18 +84,11 @@ func (l *Logger) checkpointLocked() error {
 	line = append(line, `"},"sig":"`...)
 	line = base64.StdEncoding.AppendEncode(line, sig)
 	line = append(line, "\"}\n"...)
-	var werr error
-	for _, s := range l.sinks {
-		if _, err := s.Write(line); err != nil {
-			werr = errors.Join(werr, err)
-		}
-	}
-	if werr != nil {
-		l.broken.Store(true)
-		return fmt.Errorf("audit: checkpoint: %w", werr)
+	cp := &cpRef{chain: l.chain.id, seq: l.chain.seq, hash: string(l.chain.prev)}
+	for _, o := range l.outs {
+		o.enqueue(line, false, cp)
 	}
 	l.cpSeq = l.chain.seq
-	return nil
 }
 
 // SigningKeyFromSeed is the checkpoint key for a 32-byte seed (the gateway

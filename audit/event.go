@@ -30,6 +30,7 @@ type Event struct {
 	ChainID        string // set by Logger.Log
 	Seq            uint64 // set by Logger.Log
 	prevHash       []byte // set by Logger.Log, valid while it encodes
+	reserved       bool   // a queue slot is held (Logger.Reserve)
 	RequestID      string
 	DecisionID     string
 	Route          string

@@ -2,11 +2,14 @@ package audit
 
 import (
 	"bytes"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -21,10 +24,50 @@ func sampleEvent() *Event {
 	}
 }
 
+// lockedBuffer is a sink writer the test reads while delivery writes.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// events returns the event lines (no checkpoint or segment records).
+func events(s string) []string {
+	var out []string
+	for _, l := range strings.Split(strings.TrimSpace(s), "\n") {
+		if strings.Contains(l, `"prev_hash":`) {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 10s")
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
 func TestLogWritesOneJSONLinePerEvent(t *testing.T) {
 	t.Parallel()
-	var out bytes.Buffer
-	l, err := New(Config{}, &out)
+	var out lockedBuffer
+	l, err := New(Config{}, Options{Stdout: &out})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,9 +76,12 @@ func TestLogWritesOneJSONLinePerEvent(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	lines := events(out.String())
 	if len(lines) != 3 {
-		t.Fatalf("%d lines", len(lines))
+		t.Fatalf("%d event lines: %q", len(lines), out.String())
 	}
 	var m map[string]any
 	if err := json.Unmarshal([]byte(lines[0]), &m); err != nil {
@@ -54,15 +100,19 @@ func TestLogWritesOneJSONLinePerEvent(t *testing.T) {
 	if tr["action"] != "mask" || tr["count"] != 3.0 || tr["direction"] != "response" {
 		t.Errorf("transforms %v", tr)
 	}
-	if w, f := l.Stats(); w != 3 || f != 0 {
-		t.Errorf("stats %d %d", w, f)
+	if w, d := l.Stats(); w != 3 || d != 0 {
+		t.Errorf("stats %d %d", w, d)
+	}
+	st := l.SinkStats()
+	if len(st) != 1 || st[0].Name != "stdout" || st[0].Written != 4 || st[0].Queued != 0 || !st[0].Healthy {
+		t.Errorf("sink stats %+v (want the segment record and 3 events written)", st)
 	}
 }
 
 func TestFileSinkAndValidation(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "audit.log")
-	l, err := New(Config{Sinks: []SinkConfig{{Type: "file", Path: path}}}, nil)
+	l, err := New(Config{Sinks: []SinkConfig{{Type: "file", Path: path}}}, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,41 +123,189 @@ func TestFileSinkAndValidation(t *testing.T) {
 		t.Fatal(err)
 	}
 	data, err := os.ReadFile(path)
-	if err != nil || !json.Valid(bytes.TrimSpace(data)) {
+	if err != nil || len(events(string(data))) != 1 {
 		t.Fatalf("file sink: %q %v", data, err)
 	}
 	for _, c := range []Config{
 		{OnFailure: "maybe"},
 		{Sinks: []SinkConfig{{Type: "file"}}},
 		{Sinks: []SinkConfig{{Type: "carrier-pigeon"}}},
+		{Sinks: []SinkConfig{{Type: "stdout", Witness: true}}},
+		{Sinks: []SinkConfig{{Type: "stdout", Name: "a"}, {Type: "stdout", Name: "a"}}},
+		{Sinks: []SinkConfig{{Type: "file", Path: path, Fsync: "sometimes"}}},
+		{Sinks: []SinkConfig{{Type: "kafka"}}},
+		{Sinks: []SinkConfig{{Type: "webhook"}}},
 	} {
-		if _, err := New(c, nil); err == nil {
+		if _, err := New(c, Options{}); err == nil {
 			t.Errorf("config %+v accepted", c)
 		}
 	}
 }
 
-type failingWriter struct{ fail bool }
-
-func (w *failingWriter) Write(p []byte) (int, error) {
-	if w.fail {
-		return 0, errors.New("disk full")
-	}
-	return len(p), nil
+// flakyWriter fails while fail is set and blocks while gate is closed.
+type flakyWriter struct {
+	lockedBuffer
+	fail  atomic.Bool
+	calls atomic.Int64
+	gate  chan struct{} // nil: open
 }
 
-func TestSinkFailureMarksUnhealthyUntilRecovery(t *testing.T) {
+func (w *flakyWriter) Write(p []byte) (int, error) {
+	w.calls.Add(1)
+	if w.gate != nil {
+		<-w.gate
+	}
+	if w.fail.Load() {
+		return 0, errors.New("disk full")
+	}
+	return w.lockedBuffer.Write(p)
+}
+
+// TestFailingSinkKeepsEventsUntilRecovery: a sink error never loses an
+// event: the batch is retried until the sink recovers, in order, and the
+// pipeline reports unhealthy (deny mode refuses requests) meanwhile.
+func TestFailingSinkKeepsEventsUntilRecovery(t *testing.T) {
 	t.Parallel()
-	w := &failingWriter{fail: true}
-	l, _ := New(Config{}, w)
-	if err := l.Log(sampleEvent()); err == nil {
-		t.Fatal("write error not reported")
+	w := &flakyWriter{}
+	w.fail.Store(true)
+	l, err := New(Config{Checkpoint: CheckpointConfig{Every: -1}}, Options{Stdout: w, Signer: ed25519.NewKeyFromSeed(testSeed)})
+	if err != nil {
+		t.Fatal(err)
 	}
-	if !errors.Is(l.Healthy(), ErrUnhealthy) {
-		t.Fatal("not unhealthy after a failed write")
+	for i := 0; i < 20; i++ {
+		if err := l.Log(sampleEvent()); err != nil {
+			t.Fatal(err)
+		}
 	}
-	w.fail = false
-	if err := l.Log(sampleEvent()); err != nil || l.Healthy() != nil {
-		t.Fatalf("not recovered: %v %v", err, l.Healthy())
+	waitFor(t, func() bool { return l.Healthy() != nil })
+	if !errors.Is(l.Healthy(), ErrUnhealthy) || !errors.Is(l.Reserve(&Event{}), ErrUnhealthy) {
+		t.Fatal("a failing sink does not make the pipeline unhealthy")
+	}
+	waitFor(t, func() bool { return w.calls.Load() >= 3 }) // retried with backoff
+	w.fail.Store(false)
+	waitFor(t, func() bool { return l.Healthy() == nil && len(events(w.String())) == 20 })
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "trail.log")
+	if err := os.WriteFile(p, []byte(w.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := Verify(ed25519.NewKeyFromSeed(testSeed).Public().(ed25519.PublicKey), p)
+	if err != nil || !rep.OK() || rep.Chains[0].Events != 20 {
+		t.Fatalf("after recovery: %+v %v", rep, err)
+	}
+	if st := l.SinkStats()[0]; st.Errors < 2 || st.Dropped != 0 {
+		t.Errorf("sink stats %+v", st)
+	}
+}
+
+// TestFullQueueSpoolsInOrder: a slow sink fills its queue; the overflow
+// goes to the spool, and delivery keeps chain order across both.
+func TestFullQueueSpoolsInOrder(t *testing.T) {
+	t.Parallel()
+	w := &flakyWriter{gate: make(chan struct{})}
+	spool := t.TempDir()
+	l, err := New(Config{Sinks: []SinkConfig{{Type: "stdout", QueueSize: 4}}, SpoolDir: spool}, Options{Stdout: w})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 50; i++ {
+		if err := l.Log(sampleEvent()); err != nil {
+			t.Fatalf("event %d: %v", i, err)
+		}
+	}
+	if st := l.SinkStats()[0]; st.Spooled == 0 || st.Queued > 4 {
+		t.Fatalf("no spooling with a full queue: %+v", st)
+	}
+	close(w.gate)
+	waitFor(t, func() bool { return len(events(w.String())) == 50 })
+	for i, line := range events(w.String()) {
+		var ev struct{ Seq int }
+		_ = json.Unmarshal([]byte(line), &ev)
+		if ev.Seq != i+1 {
+			t.Fatalf("line %d has seq %d: order lost between queue and spool", i, ev.Seq)
+		}
+	}
+	waitFor(t, func() bool { return l.SinkStats()[0].Spooled == 0 })
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(filepath.Join(spool, "stdout.spool")); err != nil || fi.Size() != 0 {
+		t.Errorf("spool not emptied after delivery: %v %v", fi, err)
+	}
+}
+
+// TestReserveAndDrops: without a spool, deny mode's reservation bounds
+// the requests in flight by the queue; an event with no slot is dropped
+// and counted, never blocking the caller.
+func TestReserveAndDrops(t *testing.T) {
+	t.Parallel()
+	w := &flakyWriter{gate: make(chan struct{})}
+	l, err := New(Config{Sinks: []SinkConfig{{Type: "stdout", QueueSize: 4}}}, Options{Stdout: w})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The segment record is in the blocked Write and keeps its slot until
+	// it is delivered: 3 slots are left.
+	waitFor(t, func() bool { return w.calls.Load() == 1 })
+	var evs [3]Event
+	for i := range evs {
+		if err := l.Reserve(&evs[i]); err != nil {
+			t.Fatalf("reserve %d: %v", i, err)
+		}
+	}
+	if err := l.Reserve(&Event{}); !errors.Is(err, ErrUnhealthy) {
+		t.Fatalf("4th reservation with 3 free slots: %v", err)
+	}
+	if err := l.Log(sampleEvent()); !errors.Is(err, ErrDropped) {
+		t.Fatalf("unreserved event with every slot reserved: %v", err)
+	}
+	for i := range evs {
+		e := sampleEvent()
+		e.reserved = evs[i].reserved
+		if err := l.Log(e); err != nil {
+			t.Fatalf("reserved event %d: %v", i, err)
+		}
+	}
+	if _, d := l.Stats(); d != 1 {
+		t.Fatalf("dropped %d, want 1", d)
+	}
+	close(w.gate)
+	waitFor(t, func() bool { return len(events(w.String())) == 3 })
+	_ = l.Close()
+}
+
+// TestShutdownSpoolsWhatASinkCannotTake: a sink down at shutdown keeps
+// its records on disk; the next start delivers them first.
+func TestShutdownSpoolsWhatASinkCannotTake(t *testing.T) {
+	t.Parallel()
+	spool := t.TempDir()
+	cfg := Config{SpoolDir: spool, DrainTimeout: 200 * time.Millisecond, Checkpoint: CheckpointConfig{Every: -1}}
+	down := &flakyWriter{}
+	down.fail.Store(true)
+	l, err := New(cfg, Options{Stdout: down})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 5; i++ {
+		_ = l.Log(sampleEvent())
+	}
+	if err := l.Close(); err != nil {
+		t.Fatalf("close with a spool: %v", err)
+	}
+	up := &lockedBuffer{}
+	l2, err := New(cfg, Options{Stdout: up})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = l2.Log(sampleEvent())
+	if err := l2.Close(); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(up.String()), "\n")
+	if len(lines) != 1+5+1+1 || !strings.Contains(lines[0], `"segment":{"chain_id":"`+l.ChainID()) ||
+		!strings.Contains(lines[6], `"segment":{"chain_id":"`+l2.ChainID()) || !strings.Contains(lines[7], l2.ChainID()) {
+		t.Fatalf("delivered after restart:\n%s", up.String())
 	}
 }

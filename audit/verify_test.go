@@ -17,12 +17,11 @@ var testSeed = bytes.Repeat([]byte{7}, ed25519.SeedSize)
 // checkpoint.
 func trail(t *testing.T, n int) ([]string, ed25519.PublicKey) {
 	t.Helper()
-	var out bytes.Buffer
-	l, err := New(Config{Checkpoint: CheckpointConfig{EveryEvents: 1000, Every: -1}}, &out)
+	var out lockedBuffer
+	l, err := New(Config{Checkpoint: CheckpointConfig{EveryEvents: 1000, Every: -1}}, Options{Stdout: &out, Signer: ed25519.NewKeyFromSeed(testSeed)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	l.SetSigner(ed25519.NewKeyFromSeed(testSeed))
 	for i := 0; i < n; i++ {
 		ev := sampleEvent()
 		ev.RequestID = "r" + string(rune('a'+i))
@@ -33,7 +32,11 @@ func trail(t *testing.T, n int) ([]string, ed25519.PublicKey) {
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
-	return strings.SplitAfter(strings.TrimSuffix(out.String(), "\n"), "\n"), l.PublicKey()
+	lines := strings.SplitAfter(strings.TrimSuffix(out.String(), "\n"), "\n")
+	if !strings.Contains(lines[0], `"segment":{`) {
+		t.Fatalf("the chain does not start with its segment record: %q", lines[0])
+	}
+	return lines[1:], l.PublicKey() // the segment record has its own tests
 }
 
 func writeTrail(t *testing.T, lines []string) string {
@@ -71,12 +74,12 @@ func TestVerifyIntactTrail(t *testing.T) {
 
 func TestCheckpointsEveryNEvents(t *testing.T) {
 	t.Parallel()
-	var out bytes.Buffer
-	l, _ := New(Config{Checkpoint: CheckpointConfig{EveryEvents: 2, Every: -1}}, &out)
-	l.SetSigner(ed25519.NewKeyFromSeed(testSeed))
+	var out lockedBuffer
+	l, _ := New(Config{Checkpoint: CheckpointConfig{EveryEvents: 2, Every: -1}}, Options{Stdout: &out, Signer: ed25519.NewKeyFromSeed(testSeed)})
 	for i := 0; i < 5; i++ {
 		_ = l.Log(sampleEvent())
 	}
+	waitFor(t, func() bool { return strings.Count(out.String(), `"checkpoint":{`) >= 2 })
 	if n := strings.Count(out.String(), `"checkpoint":{`); n != 2 {
 		t.Fatalf("%d checkpoints after 5 events with every_events 2", n)
 	}
@@ -166,4 +169,148 @@ func forge(t *testing.T, lines []string, i int, all bool) []string {
 func prevHashOf(line string) string {
 	i := strings.Index(line, `"prev_hash":"`) + len(`"prev_hash":"`)
 	return line[i : i+strings.IndexByte(line[i:], '"')]
+}
+
+// run logs n events through a Logger of cfg and closes it (or, with
+// crash, leaves it running: a killed process) once the file shows them.
+func run(t *testing.T, cfg Config, n int, crash bool) *Logger {
+	t.Helper()
+	l, err := New(cfg, Options{Signer: ed25519.NewKeyFromSeed(testSeed)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < n; i++ {
+		if err := l.Log(sampleEvent()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if crash {
+		path := cfg.Sinks[0].Path
+		waitFor(t, func() bool {
+			b, _ := os.ReadFile(path)
+			return strings.Count(string(b), `"chain_id":"`+l.ChainID()+`","seq"`) == n+n/cfg.Checkpoint.EveryEvents
+		})
+		return l
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+// TestRestartsLinkSegments: each start is a new chain whose signed segment
+// record names the previous run's last checkpoint; a crash leaves the
+// previous chain's unverified tail reported exactly where it starts, and
+// cutting events a later segment vouches for is damage.
+func TestRestartsLinkSegments(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "audit.log")
+	cfg := Config{Sinks: []SinkConfig{{Type: "file", Path: path, Fsync: "never"}}, Checkpoint: CheckpointConfig{EveryEvents: 2, Every: -1}}
+	pub := ed25519.NewKeyFromSeed(testSeed).Public().(ed25519.PublicKey)
+	a := run(t, cfg, 3, false)
+	b := run(t, cfg, 5, true) // checkpoints at 2 and 4, then killed
+	waitFor(t, func() bool {
+		st, _ := (&stateFile{path: path + ".state"}).load()
+		return st != nil && st.chain == b.ChainID() && st.seq == 4
+	})
+	c := run(t, cfg, 1, false)
+	rep, err := Verify(pub, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byID := map[string]ChainReport{}
+	for _, cr := range rep.Chains {
+		byID[cr.ID] = cr
+	}
+	ra, rb, rc := byID[a.ChainID()], byID[b.ChainID()], byID[c.ChainID()]
+	if len(rep.Damages) != 0 || ra.UnverifiedTail != 0 || rb.Prev != a.ChainID()+"@3" || rc.Prev != b.ChainID()+"@4" || rb.PrevMissing {
+		t.Fatalf("linked segments: %+v", rep)
+	}
+	data, _ := os.ReadFile(path)
+	lines := strings.Split(string(data), "\n")
+	if rb.UnverifiedTail != 1 || rb.TailFile != path || !strings.Contains(lines[rb.TailLine-1], `"chain_id":"`+b.ChainID()+`","seq":5`) {
+		t.Fatalf("crash tail of %s: %+v", b.ChainID(), rb)
+	}
+	if rep.OK() {
+		t.Fatal("a trail with an unverified tail reported OK")
+	}
+	// Cut chain B after seq 2: segment C vouches for seq 4.
+	var cut []string
+	for _, l := range lines {
+		if strings.Contains(l, `"chain_id":"`+b.ChainID()+`","seq":`) && !strings.Contains(l, `"seq":1,`) && !strings.Contains(l, `"seq":2,`) && !strings.Contains(l, `"segment"`) {
+			continue // B's events and checkpoints after seq 2 (C's segment names B in "prev")
+		}
+		cut = append(cut, l)
+	}
+	p2 := filepath.Join(dir, "cut.log")
+	_ = os.WriteFile(p2, []byte(strings.Join(cut, "\n")), 0o600)
+	rep, _ = Verify(pub, p2)
+	if len(rep.Damages) != 1 || rep.Damages[0].Kind != DamageTruncated || rep.Damages[0].Chain != b.ChainID() || rep.Damages[0].Seq != 3 {
+		t.Fatalf("cut segment: %+v", rep)
+	}
+}
+
+// TestWitnessDetectsDeletedFiles: checkpoints and segments also go to a
+// witness sink; a trail missing a chain or cut short is damage.
+func TestWitnessDetectsDeletedFiles(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	path, wpath := filepath.Join(dir, "audit.log"), filepath.Join(dir, "witness.log")
+	cfg := Config{Sinks: []SinkConfig{{Type: "file", Path: path, MaxSizeMB: 1}, {Type: "file", Path: wpath, Witness: true}},
+		Checkpoint: CheckpointConfig{EveryEvents: 3, Every: -1}}
+	pub := ed25519.NewKeyFromSeed(testSeed).Public().(ed25519.PublicKey)
+	a := run(t, cfg, 4, false)
+	first, _ := os.ReadFile(path)
+	b := run(t, cfg, 7, false)
+	w, _ := os.ReadFile(wpath)
+	if strings.Contains(string(w), `"prev_hash"`) || strings.Count(string(w), `"segment":{`) != 2 || strings.Count(string(w), `"checkpoint":{`) != 5 {
+		t.Fatalf("witness content:\n%s", w)
+	}
+	rep, err := VerifyWith(VerifyOptions{PublicKey: pub, Witness: []string{wpath}}, path)
+	if err != nil || !rep.OK() {
+		t.Fatalf("intact trail with witness: %+v %v", rep, err)
+	}
+	// The first run's events deleted (as if its file were removed).
+	full, _ := os.ReadFile(path)
+	rest := filepath.Join(dir, "rest.log")
+	_ = os.WriteFile(rest, full[len(first):], 0o600)
+	rep, _ = VerifyWith(VerifyOptions{PublicKey: pub, Witness: []string{wpath}}, rest)
+	if len(rep.Damages) != 1 || rep.Damages[0].Kind != DamageMissing || rep.Damages[0].Chain != a.ChainID() {
+		t.Fatalf("deleted file: %+v", rep.Damages)
+	}
+	if rep2, _ := Verify(pub, rest); len(rep2.Damages) != 0 || !rep2.Chains[0].PrevMissing {
+		t.Fatalf("without the witness a missing predecessor is only noted: %+v", rep2)
+	}
+	// Cut the second run to 5 events and drop its later checkpoints:
+	// without the witness that is a clean-looking trail.
+	var cut []string
+	for _, l := range strings.Split(strings.TrimSpace(string(full)), "\n") {
+		if strings.Contains(l, b.ChainID()) && (strings.Contains(l, `"seq":6`) || strings.Contains(l, `"seq":7`)) {
+			continue
+		}
+		cut = append(cut, l)
+	}
+	short := filepath.Join(dir, "short.log")
+	_ = os.WriteFile(short, []byte(strings.Join(cut, "\n")+"\n"), 0o600)
+	rep, _ = VerifyWith(VerifyOptions{PublicKey: pub, Witness: []string{wpath}}, short)
+	if len(rep.Damages) != 1 || rep.Damages[0].Kind != DamageTruncated || rep.Damages[0].Chain != b.ChainID() {
+		t.Fatalf("cut trail with witness: %+v", rep.Damages)
+	}
+}
+
+// TestVerifyDetectsSplicedChains: the head of one chain joined to the
+// tail of another is reported as a splice at the join.
+func TestVerifyDetectsSplicedChains(t *testing.T) {
+	t.Parallel()
+	a, pub := trail(t, 5)
+	b, _ := trail(t, 5)
+	joined := append(append([]string(nil), a[:3]...), b[3:]...)
+	rep, err := Verify(pub, writeTrail(t, joined))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Damages) == 0 || rep.Damages[0].Kind != DamageSpliced || rep.Damages[0].Line != 4 {
+		t.Fatalf("spliced: %+v", rep.Damages)
+	}
 }

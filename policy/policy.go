@@ -203,6 +203,14 @@ type Engine struct {
 
 	routes  sync.Map     // routeKey -> *ast.Term, see routeTerm
 	nroutes atomic.Int32 // entries stored in routes, at most maxRouteTerms
+
+	cacheHits, cacheMisses atomic.Uint64 // decision cache lookups
+}
+
+// CacheStats returns the decision cache's hits and misses since start
+// (lookups only: inputs the cache bypasses count as neither).
+func (e *Engine) CacheStats() (hits, misses uint64) {
+	return e.cacheHits.Load(), e.cacheMisses.Load()
 }
 
 // New loads, compiles and prepares the policies of cfg.Dir (or opts.FS). It
@@ -355,8 +363,10 @@ func (e *Engine) decide(ctx context.Context, rev *revision, in *Input, tracer *t
 	}
 	if byInput != nil {
 		if d := byInput.get(input); d != nil {
+			e.cacheHits.Add(1)
 			return d, nil
 		}
+		e.cacheMisses.Add(1)
 	}
 	ctx, cancel := context.WithTimeout(ctx, e.timeout)
 	defer cancel()

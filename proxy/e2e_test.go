@@ -629,7 +629,8 @@ func TestAdminEndpoints(t *testing.T) {
 		t.Errorf("readyz %d %s", code, body)
 	}
 	code, body := get("/metrics")
-	for _, m := range []string{`veil_requests_total{route="api",status="200"} 1`, "veil_decisions_total", "veil_request_duration_seconds_bucket", "veil_audit_events_total 1"} {
+	for _, m := range []string{`veil_requests_total{route="api",status="200"} 1`, "veil_decisions_total", "veil_request_duration_seconds_bucket", "veil_audit_events_total 1",
+		`veil_audit_sink_written_total{sink="stdout",type="stdout"} 2`, "veil_audit_sink_queue_depth", "veil_decision_cache_misses_total 1"} {
 		if code != 200 || !strings.Contains(body, m) {
 			t.Errorf("metrics lack %q", m)
 		}

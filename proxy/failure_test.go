@@ -4,9 +4,11 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // flakyWriter fails every write while broken is set.
@@ -22,6 +24,9 @@ func (w *flakyWriter) Write(p []byte) (int, error) {
 	return w.buf.Write(p)
 }
 
+// TestAuditDownDeniesInDenyMode: while a sink fails, requests are refused
+// before the upstream (503 audit_unavailable); every event, the refused
+// requests' included, is kept and delivered once the sink recovers.
 func TestAuditDownDeniesInDenyMode(t *testing.T) {
 	t.Parallel()
 	up := startUpstream(t, nil)
@@ -31,7 +36,8 @@ func TestAuditDownDeniesInDenyMode(t *testing.T) {
 		t.Fatalf("healthy: %d", resp.StatusCode)
 	}
 	w.broken.Store(true)
-	tg.do(t, "GET", "/api/2", nil, nil) // its event cannot be written: the pipeline turns unhealthy
+	tg.do(t, "GET", "/api/2", nil, nil) // its event cannot be delivered: the pipeline turns unhealthy
+	waitUntil(t, func() bool { return tg.g.audit.Healthy() != nil })
 	hits := up.hits.Load()
 	resp, body := tg.do(t, "GET", "/api/3", nil, nil)
 	if resp.StatusCode != 503 || decodeError(t, body).Error.Code != "audit_unavailable" {
@@ -41,9 +47,35 @@ func TestAuditDownDeniesInDenyMode(t *testing.T) {
 		t.Fatal("a request reached the upstream while the audit trail was down")
 	}
 	w.broken.Store(false)
-	tg.do(t, "GET", "/api/4", nil, nil) // refused, but its event is written: healthy again
-	if resp, _ := tg.do(t, "GET", "/api/5", nil, nil); resp.StatusCode != 200 {
+	waitUntil(t, func() bool { return tg.g.audit.Healthy() == nil })
+	if resp, _ := tg.do(t, "GET", "/api/4", nil, nil); resp.StatusCode != 200 {
 		t.Fatalf("after recovery: %d", resp.StatusCode)
+	}
+	waitUntil(t, func() bool { return len(w.buf.lines()) == 4 })
+	for i, l := range w.buf.lines() {
+		if !strings.Contains(l, `"path":"/api/`+strconv.Itoa(i+1)+`"`) {
+			t.Fatalf("event %d after recovery: %s", i+1, l)
+		}
+	}
+	if !strings.Contains(w.buf.lines()[2], `"status":503`) {
+		t.Fatalf("the refused request's event: %s", w.buf.lines()[2])
+	}
+	metrics := tg.metricsText(t)
+	if !strings.Contains(metrics, `veil_audit_sink_healthy{sink="stdout",type="stdout"} 1`) ||
+		!strings.Contains(metrics, `veil_audit_sink_dropped_total{sink="stdout",type="stdout"} 0`) ||
+		strings.Contains(metrics, `veil_audit_sink_errors_total{sink="stdout",type="stdout"} 0`) {
+		t.Fatalf("audit sink metrics:\n%s", metrics)
+	}
+}
+
+func waitUntil(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 10s")
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 

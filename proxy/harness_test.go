@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/prometheus/common/expfmt"
 	"io"
 	"net"
 	"net/http"
@@ -95,8 +96,8 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// lines returns the audit events written so far (checkpoint lines, which
-// the logger interleaves, are left out).
+// lines returns the audit events written so far (the checkpoint and
+// segment records the logger interleaves are left out).
 func (s *syncBuffer) lines() []string {
 	out := strings.TrimSpace(s.String())
 	if out == "" {
@@ -104,7 +105,7 @@ func (s *syncBuffer) lines() []string {
 	}
 	var evs []string
 	for _, l := range strings.Split(out, "\n") {
-		if !strings.Contains(l, `"checkpoint":{`) {
+		if strings.Contains(l, `"prev_hash":`) {
 			evs = append(evs, l)
 		}
 	}
@@ -280,3 +281,20 @@ func (tg *testGateway) waitAudit(t *testing.T, n int) []string {
 }
 
 func writeFile(path, content string) error { return os.WriteFile(path, []byte(content), 0o600) }
+
+// metricsText renders the gateway's registry in the Prometheus text format
+// (what /metrics serves).
+func (tg *testGateway) metricsText(t *testing.T) string {
+	t.Helper()
+	mfs, err := tg.g.metrics.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	for _, mf := range mfs {
+		if _, err := expfmt.MetricFamilyToText(&b, mf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return b.String()
+}

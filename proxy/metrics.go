@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"github.com/veilgw/veil/audit"
 	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -62,6 +63,68 @@ func (c *keyringCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
+// auditCollector exports each audit sink's delivery counters.
+type auditCollector struct {
+	l                                           *audit.Logger
+	written, dropped, errs, queued, spooled, up *prometheus.Desc
+}
+
+func newAuditCollector(l *audit.Logger) *auditCollector {
+	d := func(name, help string) *prometheus.Desc {
+		return prometheus.NewDesc(name, help, []string{"sink", "type"}, nil)
+	}
+	return &auditCollector{l: l,
+		written: d("veil_audit_sink_written_total", "Records (events, checkpoints, segments) the sink took."),
+		dropped: d("veil_audit_sink_dropped_total", "Records lost: no queue slot and no spool."),
+		errs:    d("veil_audit_sink_errors_total", "Failed deliveries (each retried)."),
+		queued:  d("veil_audit_sink_queue_depth", "Records waiting in the sink's memory queue."),
+		spooled: d("veil_audit_sink_spooled", "Records waiting in the sink's spool file."),
+		up:      d("veil_audit_sink_healthy", "1 while the sink is delivering, 0 while failing or stalled."),
+	}
+}
+
+func (c *auditCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.written, c.dropped, c.errs, c.queued, c.spooled, c.up} {
+		ch <- d
+	}
+}
+
+func (c *auditCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, s := range c.l.SinkStats() {
+		up := 0.0
+		if s.Healthy {
+			up = 1
+		}
+		ch <- prometheus.MustNewConstMetric(c.written, prometheus.CounterValue, float64(s.Written), s.Name, s.Type)
+		ch <- prometheus.MustNewConstMetric(c.dropped, prometheus.CounterValue, float64(s.Dropped), s.Name, s.Type)
+		ch <- prometheus.MustNewConstMetric(c.errs, prometheus.CounterValue, float64(s.Errors), s.Name, s.Type)
+		ch <- prometheus.MustNewConstMetric(c.queued, prometheus.GaugeValue, float64(s.Queued), s.Name, s.Type)
+		ch <- prometheus.MustNewConstMetric(c.spooled, prometheus.GaugeValue, float64(s.Spooled), s.Name, s.Type)
+		ch <- prometheus.MustNewConstMetric(c.up, prometheus.GaugeValue, up, s.Name, s.Type)
+	}
+}
+
+// cacheCollector exports the policy decision cache's lookups.
+type cacheCollector struct {
+	stats        func() (hits, misses uint64)
+	hits, misses *prometheus.Desc
+}
+
+func newCacheCollector(stats func() (hits, misses uint64)) *cacheCollector {
+	return &cacheCollector{stats: stats,
+		hits:   prometheus.NewDesc("veil_decision_cache_hits_total", "Decisions served from the decision cache.", nil, nil),
+		misses: prometheus.NewDesc("veil_decision_cache_misses_total", "Cacheable decisions evaluated by OPA.", nil, nil),
+	}
+}
+
+func (c *cacheCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.hits; ch <- c.misses }
+
+func (c *cacheCollector) Collect(ch chan<- prometheus.Metric) {
+	h, m := c.stats()
+	ch <- prometheus.MustNewConstMetric(c.hits, prometheus.CounterValue, float64(h))
+	ch <- prometheus.MustNewConstMetric(c.misses, prometheus.CounterValue, float64(m))
+}
+
 func newMetrics() *metrics {
 	m := &metrics{reg: prometheus.NewRegistry()}
 	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "veil_requests_total", Help: "Requests by route and response status."}, []string{"route", "status"})
@@ -71,8 +134,8 @@ func newMetrics() *metrics {
 	buckets := []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
 	m.duration = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "veil_request_duration_seconds", Help: "Time from accept to response sent, by route.", Buckets: buckets}, []string{"route"})
 	m.upstreamDur = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "veil_upstream_duration_seconds", Help: "Time to upstream response headers, by route.", Buckets: buckets}, []string{"route"})
-	m.auditEvents = prometheus.NewCounter(prometheus.CounterOpts{Name: "veil_audit_events_total", Help: "Audit events written."})
-	m.auditErrors = prometheus.NewCounter(prometheus.CounterOpts{Name: "veil_audit_errors_total", Help: "Audit events that could not be written."})
+	m.auditEvents = prometheus.NewCounter(prometheus.CounterOpts{Name: "veil_audit_events_total", Help: "Audit events chained and queued for the sinks."})
+	m.auditErrors = prometheus.NewCounter(prometheus.CounterOpts{Name: "veil_audit_errors_total", Help: "Audit events lost for some sink (no queue slot or spool) or not encodable."})
 	m.revision = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "veil_policy_revision_info", Help: "The policy revision being served (value 1)."}, []string{"revision"})
 	m.reg.MustRegister(m.requests, m.decisions, m.transforms, m.failedValues, m.duration, m.upstreamDur,
 		m.auditEvents, m.auditErrors, m.revision,

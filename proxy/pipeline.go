@@ -493,10 +493,16 @@ func (g *Gateway) rewriteErr(x *exchange, err error, bodyCode errCode) errCode {
 	}
 }
 
-// auditGate refuses the request before it reaches the upstream when the
-// audit pipeline is unhealthy in on_failure "deny" mode.
+// auditGate, in on_failure "deny" mode, reserves a queue slot on every
+// audit sink for this request's event before the upstream sees the
+// request; an unhealthy pipeline (a sink failing or stalled, a queue full)
+// refuses it.
 func (g *Gateway) auditGate(x *exchange) errCode {
-	if g.audit.DenyOnFailure() && g.audit.Healthy() != nil {
+	if !g.audit.DenyOnFailure() {
+		return errNone
+	}
+	if err := g.audit.Reserve(&x.ev); err != nil {
+		x.ev.Reason = "audit pipeline unavailable"
 		return errAuditUnavailable
 	}
 	return errNone

@@ -133,15 +133,15 @@ func New(cfg *Config, opts Options) (*Gateway, error) {
 	if st, ok := g.keys.(interface{ Stats() vault.VaultStats }); ok {
 		g.metrics.reg.MustRegister(newKeyringCollector(st.Stats))
 	}
-	g.audit, err = audit.New(c.Audit, opts.AuditStdout)
+	priv, err := auditSigningKey(g.keys)
+	if err != nil {
+		g.log.Warn("audit checkpoints are not signed: no usable \"audit\" key in the keyring", zap.Error(err))
+	}
+	g.audit, err = audit.New(c.Audit, audit.Options{Stdout: opts.AuditStdout, Signer: priv, Logger: g.log.Named("audit")})
 	if err != nil {
 		return nil, err
 	}
-	if priv, err := auditSigningKey(g.keys); err != nil {
-		g.log.Warn("audit checkpoints are not signed: no usable \"audit\" key in the keyring", zap.Error(err))
-	} else {
-		g.audit.SetSigner(priv)
-	}
+	g.metrics.reg.MustRegister(newAuditCollector(g.audit))
 	g.engine, err = policy.New(c.Policy, policy.Options{
 		Logger: g.log, Timeout: c.Limits.PolicyTimeout, MaxJSONDepth: c.Limits.MaxJSONDepth, FS: opts.PolicyFS,
 		CredentialHeaders: []string{c.Identity.APIKeyHeader},
@@ -150,6 +150,7 @@ func New(cfg *Config, opts Options) (*Gateway, error) {
 		return nil, fmt.Errorf("policy: %w", err)
 	}
 	g.metrics.revision.WithLabelValues(g.engine.Revision()).Set(1)
+	g.metrics.reg.MustRegister(newCacheCollector(g.engine.CacheStats))
 	g.ident, err = identity.New(context.Background(), c.Identity, g.log)
 	if err != nil {
 		return nil, err

@@ -15,9 +15,10 @@ import (
 )
 
 func auditCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "audit", Short: "Verify the audit trail"}
+	cmd := &cobra.Command{Use: "audit", Short: "Verify, query and summarise the audit trail"}
 	var asJSON bool
 	var pubFile string
+	var witness []string
 	verify := &cobra.Command{
 		Use:   "verify FILE...",
 		Short: "Check the hash chains of audit files (oldest first; gzip accepted); exit 1 on any damage",
@@ -35,7 +36,7 @@ func auditCmd() *cobra.Command {
 				}
 				pub = raw
 			}
-			rep, err := audit.Verify(pub, args...)
+			rep, err := audit.VerifyWith(audit.VerifyOptions{PublicKey: pub, Witness: witness}, args...)
 			if err != nil {
 				return err
 			}
@@ -48,9 +49,20 @@ func auditCmd() *cobra.Command {
 				}
 			} else {
 				for _, c := range rep.Chains {
-					fmt.Fprintf(out, "chain %s: %d events, last seq %d, last checkpoint seq %d\n", c.ID, c.Events, c.LastSeq, c.CheckpointSeq)
+					fmt.Fprintf(out, "chain %s: %d events, last seq %d, last checkpoint seq %d", c.ID, c.Events, c.LastSeq, c.CheckpointSeq)
+					if c.Prev != "" {
+						fmt.Fprintf(out, ", continues %s", c.Prev)
+						if c.PrevMissing {
+							fmt.Fprint(out, " (not in these files)")
+						}
+					}
+					if c.Witnessed > 0 {
+						fmt.Fprintf(out, ", witnessed to seq %d", c.Witnessed)
+					}
+					fmt.Fprintln(out)
 					if c.UnverifiedTail > 0 {
-						fmt.Fprintf(out, "UNVERIFIED chain %s: %d event(s) after the last checkpoint (from seq %d): a truncated or still-open file\n", c.ID, c.UnverifiedTail, c.CheckpointSeq+1)
+						fmt.Fprintf(out, "UNVERIFIED chain %s: %d event(s) after the last checkpoint, from seq %d at %s:%d: a crash, a truncated or a still-open file\n",
+							c.ID, c.UnverifiedTail, c.CheckpointSeq+1, c.TailFile, c.TailLine)
 					}
 				}
 				if !rep.SignaturesChecked {
@@ -70,6 +82,7 @@ func auditCmd() *cobra.Command {
 		},
 	}
 	verify.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON")
+	verify.Flags().StringArrayVar(&witness, "witness", nil, "a witness sink's file (checkpoint and segment records); every chain and checkpoint it knows must be in FILE... (repeatable)")
 	verify.Flags().StringVar(&pubFile, "pubkey", "", "file with the base64 Ed25519 public key (veil audit pubkey) to check checkpoint signatures")
 
 	var cfgPath string
@@ -92,6 +105,6 @@ func auditCmd() *cobra.Command {
 		},
 	}
 	pubkey.Flags().StringVar(&cfgPath, "config", "veil.yaml", "config file (YAML)")
-	cmd.AddCommand(verify, pubkey)
+	cmd.AddCommand(verify, pubkey, auditQueryCmd(), auditReportCmd())
 	return cmd
 }

@@ -1,0 +1,477 @@
+package audit
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// Delivery. Every sink has an output: a bounded in-memory FIFO of records
+// (queue_size), an optional spool file on disk, and one goroutine that
+// hands batches to the sink in order and retries a failed batch with
+// exponential backoff until it lands. The request path only appends to the
+// FIFO, so it never waits on a slow sink.
+//
+// Order is kept per sink: once a record had to go to the spool (FIFO
+// full, or left over at shutdown), every later record goes there too until
+// the spool is drained; the FIFO's records are always older than the
+// spool's. A spool left by a previous run is delivered first at start.
+//
+// Health (Logger.Healthy, Logger.Reserve): an output is unhealthy while
+// its last write failed or a write has been in flight longer than
+// stallAfter. In deny mode the gateway reserves one FIFO slot per sink
+// before it calls the upstream, so the event of every request that reached
+// the upstream has a place; events of requests refused earlier take a
+// free slot, else the spool, else they are dropped and counted.
+
+const (
+	maxBatch     = 512
+	maxBatchSize = 1 << 20
+	minBackoff   = 50 * time.Millisecond
+	maxBackoff   = 5 * time.Second
+	stallAfter   = 2 * time.Second
+)
+
+// cpRef identifies a checkpoint record in a queue (for the state file).
+type cpRef struct {
+	chain string
+	seq   uint64
+	hash  string
+}
+
+type qitem struct {
+	buf *[]byte
+	cp  *cpRef // set for checkpoint records
+}
+
+// output is one sink with its queue, spool and delivery goroutine.
+type output struct {
+	name    string
+	typ     string
+	witness bool
+	sink    Sink
+	size    int
+	log     *zap.Logger
+	state   *stateFile // set on the sink whose delivered checkpoints link the next segment
+
+	mu       sync.Mutex
+	q        []qitem   // q[head:] is queued, oldest first
+	free     []*[]byte // delivered records' buffers, reused by enqueue
+	head     int
+	reserved int
+	spool    *spool // nil: no spool directory
+	closing  bool
+	aborted  bool
+
+	wake chan struct{}
+	done chan struct{}
+	stop chan struct{} // closed when the drain deadline passes
+
+	failing    atomic.Bool
+	writeStart atomic.Int64 // unix nanos of the Write in flight; 0: idle
+	written    atomic.Uint64
+	dropped    atomic.Uint64
+	errs       atomic.Uint64
+}
+
+func newOutput(name, typ string, witness bool, sink Sink, size int, sp *spool, log *zap.Logger) *output {
+	o := &output{name: name, typ: typ, witness: witness, sink: sink, size: size, spool: sp, log: log,
+		wake: make(chan struct{}, 1), done: make(chan struct{}), stop: make(chan struct{})}
+	go o.run()
+	if sp != nil && sp.count > 0 {
+		o.signal()
+	}
+	return o
+}
+
+func (o *output) signal() {
+	select {
+	case o.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (o *output) queued() int { return len(o.q) - o.head }
+
+// healthy reports whether the sink is delivering.
+func (o *output) healthy() error {
+	if o.failing.Load() {
+		return fmt.Errorf("audit sink %s: failing", o.name)
+	}
+	if s := o.writeStart.Load(); s != 0 && time.Since(time.Unix(0, s)) > stallAfter {
+		return fmt.Errorf("audit sink %s: stalled", o.name)
+	}
+	return nil
+}
+
+// reserve takes one FIFO slot for a future event; o.mu must be held.
+func (o *output) reserveLocked() bool {
+	if o.closing || o.queued()+o.reserved >= o.size {
+		return false
+	}
+	o.reserved++
+	return true
+}
+
+// enqueue appends a copy of line; o.mu must NOT be held. reserved says
+// the event holds a slot taken by reserve.
+func (o *output) enqueue(line []byte, reserved bool, cp *cpRef) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if reserved && o.reserved > 0 {
+		o.reserved--
+	}
+	if o.aborted {
+		o.dropped.Add(1)
+		return
+	}
+	spooling := o.spool != nil && o.spool.count > 0
+	if !spooling && (reserved || o.queued()+o.reserved < o.size) {
+		var b *[]byte
+		if n := len(o.free); n > 0 {
+			b, o.free = o.free[n-1], o.free[:n-1]
+		} else {
+			b = new([]byte)
+		}
+		*b = append((*b)[:0], line...)
+		o.q = append(o.q, qitem{buf: b, cp: cp})
+		o.signal()
+		return
+	}
+	if o.spool != nil {
+		if err := o.spool.append(line); err == nil {
+			o.signal()
+			return
+		} else {
+			o.log.Error("audit spool write failed; record dropped", zap.String("sink", o.name), zap.Error(err))
+		}
+	}
+	o.dropped.Add(1)
+}
+
+// run is the delivery goroutine.
+func (o *output) run() {
+	defer close(o.done)
+	var (
+		batch     [][]byte
+		items     []qitem
+		fromSpool int
+		backoff   = minBackoff
+	)
+	for {
+		if len(batch) == 0 {
+			o.mu.Lock()
+			for o.queued() == 0 && (o.spool == nil || o.spool.count == 0) {
+				if o.closing {
+					o.mu.Unlock()
+					return
+				}
+				o.mu.Unlock()
+				select {
+				case <-o.wake:
+				case <-o.stop:
+					return
+				}
+				o.mu.Lock()
+			}
+			if o.aborted {
+				o.mu.Unlock()
+				return
+			}
+			items = items[:0]
+			if n := o.queued(); n > 0 {
+				size := 0
+				for _, it := range o.q[o.head:] {
+					if len(items) == maxBatch || (size > 0 && size+len(*it.buf) > maxBatchSize) {
+						break
+					}
+					items = append(items, it)
+					size += len(*it.buf)
+				}
+				o.mu.Unlock()
+				for _, it := range items {
+					batch = append(batch, *it.buf)
+				}
+			} else {
+				n := min(o.spool.count, maxBatch)
+				o.mu.Unlock()
+				lines, err := o.spool.read(n)
+				if err != nil {
+					o.log.Error("audit spool unreadable", zap.String("sink", o.name), zap.Error(err))
+					o.errs.Add(1)
+					o.failing.Store(true)
+					if !o.sleep(maxBackoff) {
+						return
+					}
+					continue
+				}
+				batch, fromSpool = lines, len(lines)
+			}
+		}
+		o.writeStart.Store(time.Now().UnixNano())
+		err := o.sink.Write(batch)
+		o.writeStart.Store(0)
+		if err != nil {
+			o.errs.Add(1)
+			if !o.failing.Swap(true) {
+				o.log.Error("audit sink failing; records are kept and retried", zap.String("sink", o.name), zap.Error(err))
+			}
+			if !o.sleep(backoff) {
+				return
+			}
+			backoff = min(2*backoff, maxBackoff)
+			continue
+		}
+		if o.failing.Swap(false) {
+			o.log.Info("audit sink recovered", zap.String("sink", o.name))
+		}
+		backoff = minBackoff
+		o.written.Add(uint64(len(batch)))
+		var last *cpRef
+		o.mu.Lock()
+		if !o.aborted {
+			if fromSpool > 0 {
+				o.spool.consumed(batch)
+			} else {
+				for i := range items {
+					if items[i].cp != nil {
+						last = items[i].cp
+					}
+					if len(o.free) < o.size {
+						o.free = append(o.free, items[i].buf)
+					}
+					o.q[o.head+i] = qitem{}
+				}
+				o.head += len(items)
+				if o.head > 1024 && o.head*2 > len(o.q) {
+					n := copy(o.q, o.q[o.head:])
+					clear(o.q[n:])
+					o.q, o.head = o.q[:n], 0
+				} else if o.head == len(o.q) {
+					o.q, o.head = o.q[:0], 0
+				}
+			}
+		}
+		o.mu.Unlock()
+		if last != nil && o.state != nil {
+			if err := o.state.save(last); err != nil {
+				o.log.Warn("audit state file not written", zap.Error(err))
+			}
+		}
+		batch, fromSpool = batch[:0], 0
+	}
+}
+
+// sleep waits d or until the drain deadline; false means stop.
+func (o *output) sleep(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-o.stop:
+		return false
+	}
+}
+
+// close drains the queue until deadline, then spools what is left (when a
+// spool exists) so the next run delivers it, and closes the sink.
+func (o *output) close(deadline time.Time) error {
+	o.mu.Lock()
+	o.closing = true
+	o.mu.Unlock()
+	o.signal()
+	t := time.NewTimer(time.Until(deadline))
+	defer t.Stop()
+	drained := true
+	select {
+	case <-o.done:
+	case <-t.C:
+		drained = false
+		close(o.stop)
+	}
+	var err error
+	if !drained {
+		o.mu.Lock()
+		o.aborted = true
+		left := o.queued()
+		if left > 0 && o.spool != nil {
+			lines := make([][]byte, 0, left)
+			for _, it := range o.q[o.head:] {
+				lines = append(lines, *it.buf)
+			}
+			err = o.spool.prepend(lines)
+			if err == nil {
+				left = 0
+			}
+		}
+		o.mu.Unlock()
+		if left > 0 {
+			o.dropped.Add(uint64(left))
+			err = errors.Join(err, fmt.Errorf("audit sink %s: %d record(s) undelivered at shutdown", o.name, left))
+		} else if o.spool != nil && o.spool.count > 0 {
+			o.log.Warn("audit sink not drained at shutdown; records spooled for the next start",
+				zap.String("sink", o.name), zap.Int("records", o.spool.count))
+		}
+		// The goroutine may still be inside a Write; give it a moment.
+		select {
+		case <-o.done:
+		case <-time.After(time.Second):
+		}
+	}
+	err = errors.Join(err, o.sink.Close())
+	if o.spool != nil {
+		err = errors.Join(err, o.spool.close())
+	}
+	return err
+}
+
+// spool is a sink's overflow file: JSON lines appended at the end, read
+// from the front, truncated when drained. Only the owning output touches
+// it: appends and bookkeeping under output.mu, reads (of lines already
+// counted, so complete) by the delivery goroutine alone.
+type spool struct {
+	path  string
+	w     *os.File
+	r     *os.File
+	br    *bufio.Reader
+	count int   // lines in the file not yet delivered
+	off   int64 // offset of the first undelivered line
+	size  int64 // bytes in the file
+	max   int64
+}
+
+func openSpool(path string, max int64) (*spool, error) {
+	w, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("audit spool: %w", err)
+	}
+	r, err := os.Open(path)
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("audit spool: %w", err)
+	}
+	s := &spool{path: path, w: w, r: r, br: bufio.NewReaderSize(r, 64<<10), max: max}
+	// A spool left by a previous run: count its complete lines; a torn
+	// last line (a crash mid-write) cannot be delivered and is cut off.
+	for {
+		l, err := s.br.ReadBytes('\n')
+		if err != nil {
+			if len(l) > 0 {
+				if terr := w.Truncate(s.size); terr != nil {
+					s.close()
+					return nil, fmt.Errorf("audit spool: %w", terr)
+				}
+			}
+			break
+		}
+		s.count++
+		s.size += int64(len(l))
+	}
+	if _, err := r.Seek(0, io.SeekStart); err != nil {
+		s.close()
+		return nil, fmt.Errorf("audit spool: %w", err)
+	}
+	s.br.Reset(r)
+	return s, nil
+}
+
+func (s *spool) append(line []byte) error {
+	if s.max > 0 && s.size+int64(len(line)) > s.max {
+		return fmt.Errorf("spool %s is full (%d bytes)", s.path, s.max)
+	}
+	if _, err := s.w.Write(line); err != nil {
+		return err
+	}
+	s.size += int64(len(line))
+	s.count++
+	return nil
+}
+
+// read returns the next n lines (with newlines) without consuming them;
+// consumed does, once they are delivered. The caller keeps a batch until
+// it lands, so lines are read once.
+func (s *spool) read(n int) ([][]byte, error) {
+	out := make([][]byte, 0, n)
+	for len(out) < n {
+		l, err := s.br.ReadBytes('\n')
+		if err != nil {
+			return nil, fmt.Errorf("spool %s: %w", s.path, err)
+		}
+		out = append(out, l)
+	}
+	return out, nil
+}
+
+// consumed drops delivered lines; an empty spool is truncated.
+func (s *spool) consumed(lines [][]byte) {
+	s.count -= len(lines)
+	for _, l := range lines {
+		s.off += int64(len(l))
+	}
+	if s.count > 0 {
+		return
+	}
+	s.count = 0
+	if err := s.w.Truncate(0); err == nil {
+		s.size, s.off = 0, 0
+		if _, err := s.r.Seek(0, io.SeekStart); err == nil {
+			s.br.Reset(s.r)
+		}
+	}
+}
+
+// prepend puts lines (older than anything spooled) before the spool's
+// undelivered lines: a new file renamed over the old one. Used at
+// shutdown only (appends afterwards would go to the replaced file).
+func (s *spool) prepend(lines [][]byte) error {
+	tmp := s.path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	bw := bufio.NewWriter(f)
+	var size int64
+	for _, l := range lines {
+		_, _ = bw.Write(l)
+		size += int64(len(l))
+	}
+	rest, err := os.Open(s.path)
+	if err == nil {
+		var n int64
+		if _, err = rest.Seek(s.off, io.SeekStart); err == nil {
+			n, err = io.Copy(bw, rest)
+			size += n
+		}
+		rest.Close()
+	}
+	if err == nil {
+		err = bw.Flush()
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	f.Close()
+	if err == nil {
+		err = os.Rename(tmp, s.path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	s.count += len(lines)
+	s.size, s.off = size, 0
+	return nil
+}
+
+func (s *spool) close() error {
+	err := s.w.Sync()
+	return errors.Join(err, s.w.Close(), s.r.Close())
+}
