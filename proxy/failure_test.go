@@ -139,3 +139,58 @@ func TestSmugglingAndMalformedRequests(t *testing.T) {
 		t.Fatalf("broken stream: %d %s; upstream completed %d", code, body, complete.Load())
 	}
 }
+
+// TestReasonQuotingRequestDataIsWithheld: a policy reason built from the
+// request (body, query, templated path) never reaches the client or the
+// audit trail; a reason that does not quote it is kept.
+func TestReasonQuotingRequestDataIsWithheld(t *testing.T) {
+	t.Parallel()
+	up := startUpstream(t, nil)
+	policy := `package veil
+
+seg := input.request.segments
+
+decision := {"allow": false, "status": 403, "reason": sprintf("ssn %s refused", [input.request.body.ssn])} if seg[0] == "body"
+
+decision := {"allow": false, "status": 403, "reason": sprintf("lookup of %s refused", [input.request.query.email[0]])} if seg[0] == "query"
+
+decision := {"allow": false, "status": 403, "reason": sprintf("customer %s is locked", [seg[1]]), "audit": {"path": "/path/{id}"}} if seg[0] == "path"
+
+decision := {"allow": false, "status": 403, "reason": "customers are locked"} if seg[0] == "plain"
+
+decision := {"allow": false, "status": 403, "reason": "customers are locked"} if seg[0] == "keys"
+`
+	tg := startGateway(t, gatewayOpts{policy: policy, routes: catchAll(up)})
+	secrets := []string{"078-05-1120", "jane@example.com", "c-998877"}
+	for _, c := range []struct {
+		method, path, body, want string
+	}{
+		{"POST", "/body", `{"ssn":"078-05-1120"}`, reasonWithheld},
+		{"GET", "/query?email=jane@example.com", "", reasonWithheld},
+		{"GET", "/path/c-998877", "", reasonWithheld},
+		{"GET", "/plain", "", "customers are locked"},
+		// Field names are not data: a body with a "customers" key.
+		{"POST", "/keys", `{"customers":[{"locked":true,"n":[1,{"are":2}]}],"x":"y"}`, "customers are locked"},
+	} {
+		var body []byte
+		hdr := map[string]string{}
+		if c.body != "" {
+			body, hdr["Content-Type"] = []byte(c.body), "application/json"
+		}
+		resp, out := tg.do(t, c.method, c.path, body, hdr)
+		if e := decodeError(t, out); resp.StatusCode != 403 || e.Error.Message != c.want {
+			t.Errorf("%s: %d %q, want reason %q", c.path, resp.StatusCode, e.Error.Message, c.want)
+		}
+	}
+	lines := tg.waitAudit(t, 5)
+	for _, l := range lines {
+		for _, s := range secrets {
+			if strings.Contains(l, s) {
+				t.Errorf("audit event quotes %q: %s", s, l)
+			}
+		}
+	}
+	if !strings.Contains(strings.Join(lines, "\n"), `"reason":"customers are locked"`) {
+		t.Error("a reason without request data was not logged")
+	}
+}

@@ -399,13 +399,13 @@ func (g *Gateway) decide(x *exchange) errCode {
 	}
 	if !d.Allow {
 		g.metrics.decisions.WithLabelValues("deny").Inc()
-		x.ev.Reason = safeReason(d.Reason)
+		x.ev.Reason = checkedReason(safeReason(d.Reason), x, d.Audit.Path != "")
 		x.failStatus = d.Status
 		x.failMsg = x.ev.Reason
 		return errPolicyDenied
 	}
 	g.metrics.decisions.WithLabelValues("allow").Inc()
-	x.ev.Reason = safeReason(d.Reason)
+	x.ev.Reason = checkedReason(safeReason(d.Reason), x, d.Audit.Path != "")
 	if len(d.RequestTransforms) > 0 {
 		x.reqProg, err = g.programs.Get(d.RequestTransforms, "")
 		if err != nil {
