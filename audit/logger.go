@@ -44,7 +44,8 @@ type Config struct {
 	SpoolMaxMB int `yaml:"spool_max_mb"`
 	// StateFile remembers the last checkpoint the first file sink
 	// received, so the next start links its new segment to it. Default:
-	// the first file sink's path + ".state"; without a file sink, none.
+	// ".<name>.state" beside the first file sink (hidden, so a glob over
+	// the trail's files does not pick it up); without a file sink, none.
 	StateFile string `yaml:"state_file"`
 	// DrainTimeout bounds how long shutdown waits for sinks to take the
 	// queued records (the rest is spooled). Default 10s.
@@ -94,7 +95,7 @@ func (c *Config) Defaults() {
 				c.SpoolDir = filepath.Join(filepath.Dir(s.Path), ".veil-spool")
 			}
 			if c.StateFile == "" {
-				c.StateFile = s.Path + ".state"
+				c.StateFile = filepath.Join(filepath.Dir(s.Path), "."+filepath.Base(s.Path)+".state")
 			}
 			break
 		}

@@ -211,7 +211,7 @@ func TestRestartsLinkSegments(t *testing.T) {
 	a := run(t, cfg, 3, false)
 	b := run(t, cfg, 5, true) // checkpoints at 2 and 4, then killed
 	waitFor(t, func() bool {
-		st, _ := (&stateFile{path: path + ".state"}).load()
+		st, _ := (&stateFile{path: filepath.Join(dir, ".audit.log.state")}).load()
 		return st != nil && st.chain == b.ChainID() && st.seq == 4
 	})
 	c := run(t, cfg, 1, false)
