@@ -1,5 +1,9 @@
 // Package audit owns Veil's audit trail: the event schema, its JSON
-// encoding (zap), and the sinks events are written to.
+// encoding (zap), the hash chain with signed checkpoints and segment
+// records (chain.go, checkpoint.go, segment.go), delivery through a
+// bounded queue per sink with a disk spool (queue.go), the sinks (sink_*.go),
+// and reading the trail back: Verify (verify.go), Query and the access
+// report (query.go).
 //
 // One event is written per request, after the response completes, for
 // allowed, denied, rejected and failed requests alike. An event never holds
