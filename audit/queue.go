@@ -84,10 +84,10 @@ type output struct {
 func newOutput(name, typ string, witness bool, sink Sink, size int, sp *spool, log *zap.Logger) *output {
 	o := &output{name: name, typ: typ, witness: witness, sink: sink, size: size, spool: sp, log: log,
 		wake: make(chan struct{}, 1), done: make(chan struct{}), stop: make(chan struct{})}
-	go o.run()
 	if sp != nil && sp.count > 0 {
-		o.signal()
+		o.signal() // a spool left by the previous run goes first
 	}
+	go o.run()
 	return o
 }
 
