@@ -194,7 +194,7 @@ func New(cfg Config, opts Options) (*Logger, error) {
 		}
 	}
 	fail := func(err error) (*Logger, error) {
-		for _, o := range l.outs {
+		for _, o := range l.outs { // started ones
 			_ = o.close(time.Now())
 		}
 		return nil, err
@@ -214,9 +214,13 @@ func New(cfg Config, opts Options) (*Logger, error) {
 			}
 		}
 		o := newOutput(sc.Name, sc.Type, sc.Witness, sink, sc.QueueSize, sp, opts.Logger)
+		if sc.Format == "ecs" {
+			o.format = ecsLine
+		}
 		if state != nil && !stateSet && sc.Type == "file" && !sc.Witness {
 			o.state, stateSet = state, true
 		}
+		o.start()
 		l.outs = append(l.outs, o)
 	}
 	seg := segmentLine(time.Now(), l.chain.id, l.prev, l.signer)

@@ -309,3 +309,69 @@ func TestShutdownSpoolsWhatASinkCannotTake(t *testing.T) {
 		t.Fatalf("delivered after restart:\n%s", up.String())
 	}
 }
+
+// TestECSFormatSink: a sink with format ecs gets the same records with
+// Elastic Common Schema names, the chain fields under veil.*, while the
+// canonical sink keeps the verifiable lines.
+func TestECSFormatSink(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "audit.log")
+	var ecs lockedBuffer
+	l, err := New(Config{Sinks: []SinkConfig{{Type: "file", Path: path}, {Type: "stdout", Format: "ecs"}}, Checkpoint: CheckpointConfig{Every: -1}},
+		Options{Stdout: &ecs, Signer: ed25519.NewKeyFromSeed(testSeed)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := sampleEvent()
+	ev.Allowed, ev.Status, ev.Reason, ev.ErrorCode, ev.Tags = false, 403, "not yours", "policy_denied", map[string]string{"purpose": "support"}
+	_ = l.Log(ev)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	docs := strings.Split(strings.TrimSpace(ecs.String()), "\n")
+	if len(docs) != 3 {
+		t.Fatalf("ecs sink: %d documents (want segment, event, checkpoint):\n%s", len(docs), ecs.String())
+	}
+	var d struct {
+		Timestamp string `json:"@timestamp"`
+		Event     struct {
+			Kind, Outcome, Action, ID, Reason string
+			Type                              []string
+			Duration                          int64
+		}
+		HTTP struct {
+			Request  struct{ Method string }
+			Response struct {
+				StatusCode int `json:"status_code"`
+			}
+		}
+		URL    struct{ Path string }
+		User   struct{ ID string }
+		Source struct{ IP string }
+		Error  struct{ Code string }
+		Labels map[string]string
+		Veil   struct {
+			ChainID string `json:"chain_id"`
+			Seq     int
+			Hash    string
+		}
+	}
+	if err := json.Unmarshal([]byte(docs[1]), &d); err != nil {
+		t.Fatal(err)
+	}
+	canon, _ := os.ReadFile(path)
+	ev1 := events(string(canon))[0]
+	if d.Timestamp != "2026-11-22T10:00:00Z" || d.Event.Kind != "event" || d.Event.Outcome != "failure" || d.Event.Type[1] != "denied" ||
+		d.Event.ID != "r1" || d.Event.Reason != "not yours" || d.Event.Duration != 1500000 || d.HTTP.Request.Method != "GET" ||
+		d.HTTP.Response.StatusCode != 403 || d.URL.Path != "/crm/customers/{id}" || d.User.ID != "alice" || d.Source.IP != "127.0.0.1" ||
+		d.Error.Code != "policy_denied" || d.Labels["purpose"] != "support" || d.Veil.ChainID != l.ChainID() || d.Veil.Seq != 1 ||
+		!strings.Contains(ev1, `"hash":"`+d.Veil.Hash+`"`) {
+		t.Fatalf("ecs document: %+v\ncanonical: %s", d, ev1)
+	}
+	if !strings.Contains(docs[0], `"action":"veil-audit-segment"`) || !strings.Contains(docs[2], `"action":"veil-audit-checkpoint"`) {
+		t.Fatalf("ecs state documents:\n%s\n%s", docs[0], docs[2])
+	}
+	if rep, err := Verify(ed25519.NewKeyFromSeed(testSeed).Public().(ed25519.PublicKey), path); err != nil || !rep.OK() {
+		t.Fatalf("canonical sink beside an ecs sink: %+v %v", rep, err)
+	}
+}

@@ -59,7 +59,8 @@ type output struct {
 	sink    Sink
 	size    int
 	log     *zap.Logger
-	state   *stateFile // set on the sink whose delivered checkpoints link the next segment
+	state   *stateFile                   // set on the sink whose delivered checkpoints link the next segment
+	format  func([]byte) ([]byte, error) // nil: the canonical line
 
 	mu       sync.Mutex
 	q        []qitem   // q[head:] is queued, oldest first
@@ -87,9 +88,11 @@ func newOutput(name, typ string, witness bool, sink Sink, size int, sp *spool, l
 	if sp != nil && sp.count > 0 {
 		o.signal() // a spool left by the previous run goes first
 	}
-	go o.run()
 	return o
 }
+
+// start runs the delivery goroutine; configure o before.
+func (o *output) start() { go o.run() }
 
 func (o *output) signal() {
 	select {
@@ -163,6 +166,8 @@ func (o *output) run() {
 		batch     [][]byte
 		items     []qitem
 		fromSpool int
+		formatted bool     // batch holds the sink's format, not the canonical lines
+		spooled   [][]byte // the canonical lines of a batch read from the spool
 		backoff   = minBackoff
 	)
 	for {
@@ -212,8 +217,12 @@ func (o *output) run() {
 					}
 					continue
 				}
-				batch, fromSpool = lines, len(lines)
+				batch, spooled, fromSpool = lines, lines, len(lines)
 			}
+		}
+		if o.format != nil && !formatted {
+			batch = o.reformat(batch)
+			formatted = true
 		}
 		o.writeStart.Store(time.Now().UnixNano())
 		err := o.sink.Write(batch)
@@ -238,7 +247,7 @@ func (o *output) run() {
 		o.mu.Lock()
 		if !o.aborted {
 			if fromSpool > 0 {
-				o.spool.consumed(batch)
+				o.spool.consumed(spooled)
 			} else {
 				for i := range items {
 					if items[i].cp != nil {
@@ -265,8 +274,23 @@ func (o *output) run() {
 				o.log.Warn("audit state file not written", zap.Error(err))
 			}
 		}
-		batch, fromSpool = batch[:0], 0
+		batch, fromSpool, formatted = batch[:0], 0, false
 	}
+}
+
+// reformat converts a batch to the sink's format. A record that cannot be
+// converted is sent as its canonical line rather than lost.
+func (o *output) reformat(batch [][]byte) [][]byte {
+	out := make([][]byte, len(batch))
+	for i, l := range batch {
+		f, err := o.format(l)
+		if err != nil {
+			o.log.Warn("audit record not convertible; sent in the veil format", zap.String("sink", o.name), zap.Error(err))
+			f = l
+		}
+		out[i] = f
+	}
+	return out
 }
 
 // sleep waits d or until the drain deadline; false means stop.

@@ -35,6 +35,10 @@ type SinkConfig struct {
 	Witness bool `yaml:"witness"`
 	// QueueSize bounds the sink's in-memory queue, in records. Default 10000.
 	QueueSize int `yaml:"queue_size"`
+	// Format is "veil" (default: the canonical lines the chain covers) or
+	// "ecs" (Elastic Common Schema field names for a SIEM; the chain fields
+	// ride along under veil.*, but only a "veil" sink is verifiable).
+	Format string `yaml:"format"`
 
 	// Path of the file sink. Required for type file.
 	Path string `yaml:"path"`
@@ -119,6 +123,11 @@ type WebhookConfig struct {
 func validateSink(i int, s *SinkConfig) error {
 	if s.QueueSize < 0 {
 		return fmt.Errorf("audit: sinks[%d]: queue_size must be >= 0", i)
+	}
+	switch s.Format {
+	case "", "veil", "ecs":
+	default:
+		return fmt.Errorf("audit: sinks[%d]: format %q: want veil or ecs", i, s.Format)
 	}
 	switch s.Type {
 	case "stdout":
