@@ -176,7 +176,24 @@ type Decision struct {
 	Audit AuditSpec
 	// Revision is the policy revision that produced the decision.
 	Revision string
+
+	// memo holds what a consumer derived from this decision (the gateway's
+	// compiled transform programs), so a decision served again from the
+	// cache is not derived again. Decisions are shared: never copy one.
+	memo atomic.Pointer[any]
 }
+
+// Memo returns the value SetMemo stored (nil if none).
+func (d *Decision) Memo() any {
+	if p := d.memo.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// SetMemo stores v for Memo. Concurrent callers may each derive and store
+// a value; the derivation must be deterministic.
+func (d *Decision) SetMemo(v any) { d.memo.Store(&v) }
 
 const (
 	defaultDir      = "./rego"

@@ -406,32 +406,55 @@ func (g *Gateway) decide(x *exchange) errCode {
 	}
 	g.metrics.decisions.WithLabelValues("allow").Inc()
 	x.ev.Reason = checkedReason(safeReason(d.Reason), x, d.Audit.Path != "")
-	if len(d.RequestTransforms) > 0 {
-		x.reqProg, err = g.programs.Get(d.RequestTransforms, "")
-		if err != nil {
-			g.log.Warn("policy returned invalid request_transforms", zap.String("revision", d.Revision), zap.Error(err))
-			x.ev.Allowed = false
-			return errInvalidDecision
+	progs := g.compiled(d)
+	if progs.err != nil {
+		g.log.Warn("policy returned invalid "+progs.what, zap.String("revision", d.Revision), zap.Error(progs.err))
+		x.ev.Allowed = false
+		return errInvalidDecision
+	}
+	x.reqProg, x.queryProg, x.respProg = progs.req, progs.query, progs.resp
+	x.respRules = len(d.ResponseTransforms) > 0
+	return errNone
+}
+
+// decisionPrograms are a decision's compiled transform programs, memoised
+// on the (shared, cached) decision so a repeated decision costs no
+// compile-cache lookup.
+type decisionPrograms struct {
+	req, query, resp *transforms.Program
+	err              error
+	what             string // which rule set err is about
+}
+
+func (g *Gateway) compiled(d *policy.Decision) *decisionPrograms {
+	if p, ok := d.Memo().(*decisionPrograms); ok {
+		return p
+	}
+	p := &decisionPrograms{}
+	get := func(rules []transforms.Rule, recordIDs, what string) *transforms.Program {
+		if p.err != nil {
+			return nil
 		}
+		prog, err := g.programs.Get(rules, recordIDs)
+		if err != nil {
+			p.err, p.what = err, what
+		}
+		return prog
+	}
+	if len(d.RequestTransforms) > 0 {
+		p.req = get(d.RequestTransforms, "", "request_transforms")
 	}
 	if len(d.QueryTransforms) > 0 {
-		x.queryProg, err = g.programs.Get(d.QueryTransforms, "")
-		if err != nil {
-			g.log.Warn("policy returned invalid query_transforms", zap.String("revision", d.Revision), zap.Error(err))
-			x.ev.Allowed = false
-			return errInvalidDecision
-		}
+		p.query = get(d.QueryTransforms, "", "query_transforms")
 	}
 	if len(d.ResponseTransforms) > 0 || d.Audit.RecordIDs != "" {
-		x.respProg, err = g.programs.Get(d.ResponseTransforms, d.Audit.RecordIDs)
-		if err != nil {
-			g.log.Warn("policy returned invalid response_transforms", zap.String("revision", d.Revision), zap.Error(err))
-			x.ev.Allowed = false
-			return errInvalidDecision
-		}
-		x.respRules = len(d.ResponseTransforms) > 0
+		p.resp = get(d.ResponseTransforms, d.Audit.RecordIDs, "response_transforms")
 	}
-	return errNone
+	if p.err != nil {
+		p.req, p.query, p.resp = nil, nil, nil
+	}
+	d.SetMemo(p)
+	return p
 }
 
 // safeReason bounds a policy's reason for the response body and the audit
