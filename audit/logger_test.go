@@ -375,3 +375,38 @@ func TestECSFormatSink(t *testing.T) {
 		t.Fatalf("canonical sink beside an ecs sink: %+v %v", rep, err)
 	}
 }
+
+// TestFileSinkRepairsATornLastLine: a crash can cut the file's last line
+// (an interrupted multi-page write); the next start moves the fragment
+// aside instead of gluing its first record to it, and the trail verifies.
+func TestFileSinkRepairsATornLastLine(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "audit.log")
+	cfg := Config{Sinks: []SinkConfig{{Type: "file", Path: path}}, Checkpoint: CheckpointConfig{Every: -1}}
+	opts := Options{Signer: ed25519.NewKeyFromSeed(testSeed)}
+	l, _ := New(cfg, opts)
+	_ = l.Log(sampleEvent())
+	_ = l.Close()
+	f, _ := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	frag := `{"time":"2026-11-22T10:00:00Z","chain_id":"0123456789abcdef01234567","seq":1,"prev_ha`
+	_, _ = f.WriteString(frag)
+	f.Close()
+	l, err := New(cfg, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = l.Log(sampleEvent())
+	_ = l.Close()
+	rep, err := Verify(ed25519.NewKeyFromSeed(testSeed).Public().(ed25519.PublicKey), path)
+	if err != nil || !rep.OK() || len(rep.Chains) != 2 {
+		t.Fatalf("after a torn line: %+v %v", rep, err)
+	}
+	torn, _ := filepath.Glob(filepath.Join(dir, ".audit.log.torn-*"))
+	if len(torn) != 1 {
+		t.Fatalf("torn fragment not kept: %v", torn)
+	}
+	if b, _ := os.ReadFile(torn[0]); string(b) != frag {
+		t.Fatalf("kept fragment %q", b)
+	}
+}

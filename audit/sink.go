@@ -52,8 +52,9 @@ type SinkConfig struct {
 	MaxAgeDays int `yaml:"max_age_days"`
 	// Compress gzips rotated files. Default false.
 	Compress bool `yaml:"compress"`
-	// Fsync is "batch" (default: fsync after every delivered batch),
-	// "interval" (at most once per second) or "never" (leave it to the OS).
+	// Fsync is "interval" (default: a background fsync at most once a
+	// second; writes never wait on the disk), "batch" (fsync before a batch
+	// counts as delivered) or "never" (leave it to the OS).
 	Fsync string `yaml:"fsync"`
 
 	// Kafka configures type kafka.

@@ -1,23 +1,41 @@
 package audit
 
 import (
+	"bytes"
+	"fmt"
+	"io"
 	"os"
+	"strconv"
+	"sync"
 	"time"
 
 	"gopkg.in/natefinch/lumberjack.v2"
 )
 
 // fileSink appends lines to a file that lumberjack rotates by size (and
-// that the sink rotates by age), and fsyncs per its policy.
+// that the sink rotates by age), and fsyncs per its policy:
+//
+//   - interval (default): a background fsync at most once a second, so
+//     writes never wait on the disk and a kill -9 loses nothing written
+//     (the page cache survives it); a power loss loses at most ~1 s.
+//   - batch: fsync after every delivered batch before it counts as
+//     delivered; the strongest against power loss, but delivery then lags
+//     by an fsync under load, and records still queued are what a kill -9
+//     loses.
+//   - never: leave it to the OS.
 type fileSink struct {
 	lj          *lumberjack.Logger
 	path        string
 	fsync       string
 	rotateEvery time.Duration
 	opened      time.Time // when the current file was started (age rotation)
-	lastSync    time.Time
-	syncf       *os.File // a second handle on the current file, for fsync
 	buf         []byte
+
+	syncMu sync.Mutex
+	syncf  *os.File // a second handle on the current file, for fsync
+	dirty  bool     // written since the last fsync; guarded by syncMu
+	stop   chan struct{}
+	done   chan struct{}
 }
 
 // chunk bounds one write: lumberjack refuses a single write larger than
@@ -31,7 +49,10 @@ func newFileSink(c *SinkConfig) (*fileSink, error) {
 	}
 	fsync := c.Fsync
 	if fsync == "" {
-		fsync = "batch"
+		fsync = "interval"
+	}
+	if err := repairTornTail(c.Path); err != nil {
+		return nil, err
 	}
 	s := &fileSink{
 		lj:          &lumberjack.Logger{Filename: c.Path, MaxSize: size, MaxBackups: c.MaxBackups, MaxAge: c.MaxAgeDays, Compress: c.Compress},
@@ -43,7 +64,73 @@ func newFileSink(c *SinkConfig) (*fileSink, error) {
 	if fi, err := os.Stat(c.Path); err == nil {
 		s.opened = fi.ModTime() // an existing file is at least this old
 	}
+	if fsync == "interval" {
+		s.stop, s.done = make(chan struct{}), make(chan struct{})
+		go s.syncLoop()
+	}
 	return s, nil
+}
+
+// repairTornTail handles a file whose last line was cut by a crash (a
+// kill can interrupt a multi-page write): the fragment is never a whole
+// record, and appending after it would glue the next run's first record
+// to it. It is moved to a hidden ".<name>.torn-<unix ns>" file beside the
+// trail (kept as evidence) and cut from the trail.
+func repairTornTail(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("audit file sink: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil || fi.Size() == 0 {
+		return err
+	}
+	// Find the last newline, reading backwards in blocks.
+	size := fi.Size()
+	end := size
+	buf := make([]byte, 64<<10)
+	for end > 0 {
+		n := int64(len(buf))
+		if end < n {
+			n = end
+		}
+		if _, err := f.ReadAt(buf[:n], end-n); err != nil && err != io.EOF {
+			return fmt.Errorf("audit file sink: %w", err)
+		}
+		if i := bytes.LastIndexByte(buf[:n], '\n'); i >= 0 {
+			end = end - n + int64(i) + 1
+			break
+		}
+		end -= n
+	}
+	if end == size {
+		return nil
+	}
+	frag := make([]byte, size-end)
+	if _, err := f.ReadAt(frag, end); err != nil && err != io.EOF {
+		return fmt.Errorf("audit file sink: %w", err)
+	}
+	dir, base := splitPath(path)
+	torn := dir + "." + base + ".torn-" + strconv.FormatInt(time.Now().UnixNano(), 10)
+	if err := os.WriteFile(torn, frag, 0o600); err != nil {
+		return fmt.Errorf("audit file sink: saving a torn last line: %w", err)
+	}
+	if err := f.Truncate(end); err != nil {
+		return fmt.Errorf("audit file sink: %w", err)
+	}
+	return f.Sync()
+}
+
+func splitPath(p string) (dir, base string) {
+	i := len(p) - 1
+	for i >= 0 && p[i] != '/' {
+		i--
+	}
+	return p[:i+1], p[i+1:]
 }
 
 func (s *fileSink) Write(lines [][]byte) error {
@@ -70,20 +157,41 @@ func (s *fileSink) Write(lines [][]byte) error {
 	}
 	switch s.fsync {
 	case "batch":
-		return s.sync()
+		s.syncMu.Lock()
+		defer s.syncMu.Unlock()
+		return s.syncLocked()
 	case "interval":
-		if time.Since(s.lastSync) >= time.Second {
-			return s.sync()
-		}
+		s.syncMu.Lock()
+		s.dirty = true
+		s.syncMu.Unlock()
 	}
 	return nil
 }
 
-// sync fsyncs the current file. lumberjack does not expose its handle;
-// on Linux fsync flushes the file whichever descriptor names it, so the
-// sink keeps its own, reopened when rotation replaced the file.
-func (s *fileSink) sync() error {
-	s.lastSync = time.Now()
+func (s *fileSink) syncLoop() {
+	defer close(s.done)
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+			s.syncMu.Lock()
+			if s.dirty {
+				_ = s.syncLocked() // a failing disk shows in the next write
+			}
+			s.syncMu.Unlock()
+		}
+	}
+}
+
+// syncLocked fsyncs the current file; syncMu must be held. lumberjack
+// does not expose its handle; on Linux fsync flushes the file whichever
+// descriptor names it, so the sink keeps its own, reopened when rotation
+// replaced the file.
+func (s *fileSink) syncLocked() error {
+	s.dirty = false
 	if s.syncf != nil {
 		cur, err1 := os.Stat(s.path)
 		mine, err2 := s.syncf.Stat()
@@ -104,10 +212,17 @@ func (s *fileSink) sync() error {
 }
 
 func (s *fileSink) Close() error {
+	if s.stop != nil {
+		close(s.stop)
+		<-s.done
+	}
 	err := s.lj.Close()
+	s.syncMu.Lock()
+	defer s.syncMu.Unlock()
 	if s.syncf != nil {
 		_ = s.syncf.Sync()
 		_ = s.syncf.Close()
+		s.syncf = nil
 	}
 	return err
 }
