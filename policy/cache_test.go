@@ -154,14 +154,14 @@ r := sprintf("%d", [x]) if { x := rand.intn("seed", 1000) }`, nil},
 				t.Fatalf("Decide = %+v, %v", d, err)
 			}
 		}
-		if n := e.cur.Load().byInput.len(); n != 0 {
+		if n := cachedInputs(e); n != 0 {
 			t.Fatalf("%d inputs cached, want 0", n)
 		}
 		in.BodyState, in.Body = BodyAbsent, nil
 		if _, err := e.Decide(ctx, in); err != nil {
 			t.Fatal(err)
 		}
-		if n := e.cur.Load().byInput.len(); n != 1 {
+		if n := cachedInputs(e); n != 1 {
 			t.Fatalf("%d inputs cached, want 1", n)
 		}
 	})
@@ -278,5 +278,80 @@ func TestPinnedRevisionDecidesAfterReload(t *testing.T) {
 	d, err = e.Current().Decide(context.Background(), supportInput())
 	if err != nil || d.Reason != "new" || d.Revision == pinned.ID() {
 		t.Fatalf("current revision: %+v %v", d, err)
+	}
+}
+
+func cachedInputs(e *Engine) int {
+	rev := e.cur.Load()
+	return rev.byInput.len() + rev.byKey.len()
+}
+
+// TestInputKey: the cache key stands for the input document: every field
+// the policy reads tells two inputs apart (also where a naive
+// concatenation would not), fields it does not read and credential
+// headers do not, and no credential is part of a key.
+func TestInputKey(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e, _, _ := newEngine(t, decisionPolicy(`{"allow": true, "reason": json.marshal([input.request.method, input.request.host,
+	input.request.path, input.request.segments, input.request.query, input.request.headers, input.request.body_state,
+	input.request.client_ip, input.route, input.subject.authenticated, input.subject.id, input.subject.roles, input.subject.method])}`), Options{})
+	base := func() *Input {
+		in := supportInput()
+		in.Host, in.Segments, in.ClientIP, in.RouteName, in.RoutePrefix = "crm.local", []string{"ab", "c"}, "10.0.0.1", "crm", "/crm/"
+		in.Query = [][2]string{{"a", "b"}}
+		in.Headers = [][2]string{{"x-tenant", "t1"}, {"authorization", "Bearer secret-token"}}
+		in.Subject.Roles = []string{"a", "b"}
+		return in
+	}
+	variants := map[string]func(*Input){
+		"method":         func(in *Input) { in.Method = "PUT" },
+		"host":           func(in *Input) { in.Host = "hrm.local" },
+		"path":           func(in *Input) { in.Path = "/other" },
+		"segments":       func(in *Input) { in.Segments = []string{"a", "bc"} },
+		"segment count":  func(in *Input) { in.Segments = []string{"abc"} },
+		"query":          func(in *Input) { in.Query = [][2]string{{"ab", ""}} },
+		"query value":    func(in *Input) { in.Query = [][2]string{{"a", "c"}} },
+		"header":         func(in *Input) { in.Headers[0][1] = "t2" },
+		"body state":     func(in *Input) { in.BodyState = BodyTooLarge },
+		"client ip":      func(in *Input) { in.ClientIP = "10.0.0.2" },
+		"route name":     func(in *Input) { in.RouteName = "hrm" },
+		"route prefix":   func(in *Input) { in.RoutePrefix = "/crm/v2/" },
+		"authenticated":  func(in *Input) { in.Subject.Authenticated = !in.Subject.Authenticated },
+		"subject id":     func(in *Input) { in.Subject.ID = "bob" },
+		"roles":          func(in *Input) { in.Subject.Roles = []string{"ab"} },
+		"role split":     func(in *Input) { in.Subject.Roles = []string{"a", "b", ""} },
+		"subject method": func(in *Input) { in.Subject.Method = "api_key" },
+	}
+	d0, err := e.Decide(ctx, base())
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]string{d0.Reason: "base"}
+	for name, vary := range variants {
+		in := base()
+		vary(in)
+		d, err := e.Decide(ctx, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if prev, dup := seen[d.Reason]; dup {
+			t.Errorf("%s: got the decision of %s (%s)", name, prev, d.Reason)
+		}
+		seen[d.Reason] = name
+	}
+	// The cache answers the same inputs again, and unread fields or a
+	// different credential do not split entries.
+	in := base()
+	in.Headers[1][1], in.RequestID, in.TimeNS = "Bearer other-token", "r-9", 7
+	if d, err := e.Decide(ctx, in); err != nil || d != d0 {
+		t.Fatalf("same input with another credential: %p %v, want the cached %p", d, err, d0)
+	}
+	key := e.appendInputKey(nil, base(), e.cur.Load().uses)
+	if bytes.Contains(key, []byte("secret-token")) || !bytes.Contains(key, []byte("t1")) {
+		t.Fatalf("key %q holds a credential or lacks a read header", key)
+	}
+	if hits, _ := e.CacheStats(); hits != 1 {
+		t.Fatalf("%d cache hits, want 1", hits)
 	}
 }

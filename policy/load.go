@@ -28,6 +28,9 @@ type revision struct {
 	// when decisions are not a function of the input alone (see
 	// deterministic).
 	byInput *decisionCache
+	// byKey is byInput for inputs a key stands for (inputkey.go); set
+	// with byInput.
+	byKey *keyCache
 }
 
 // source is one loaded policy file; name is slash-separated and relative to
@@ -152,6 +155,7 @@ func (e *Engine) load(ctx context.Context) (*revision, error) {
 		decisions: &decisionCache{max: maxCachedDecisions}}
 	if det && uses&(useTimeNS|useRequestID) == 0 {
 		rev.byInput = &decisionCache{max: maxCachedInputs}
+		rev.byKey = &keyCache{}
 	}
 	return rev, nil
 }

@@ -365,17 +365,31 @@ func (e *Engine) decide(ctx context.Context, rev *revision, in *Input, tracer *t
 	if in == nil {
 		return nil, fmt.Errorf("%w: nil input", ErrEvaluation)
 	}
-	input, err := e.buildInput(in, rev.readsBody, rev.uses)
-	if err != nil {
-		return nil, err
-	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrEvaluation, err) // fail closed, the caller has gone
 	}
 	// An input the revision already decided, unless Explain wants a trace
-	// or the input holds a request body (large, and rarely repeated).
+	// or the input holds a request body (large, and rarely repeated): by
+	// its key (inputkey.go) when the key stands for the document, else by
+	// the document itself.
+	cacheable := rev.byInput != nil && tracer == nil && !(rev.uses&useBody != 0 && rev.readsBody && in.BodyState == BodyParsed)
+	var key []byte
+	if cacheable && keyable(in, rev.uses, rev.readsBody) {
+		kb := keyBufs.Get().(*[]byte)
+		key = e.appendInputKey((*kb)[:0], in, rev.uses)
+		defer func() { *kb = key[:0]; keyBufs.Put(kb) }()
+		if d := rev.byKey.get(key); d != nil {
+			e.cacheHits.Add(1)
+			return d, nil
+		}
+		e.cacheMisses.Add(1)
+	}
+	input, err := e.buildInput(in, rev.readsBody, rev.uses)
+	if err != nil {
+		return nil, err
+	}
 	byInput := rev.byInput
-	if tracer != nil || (rev.uses&useBody != 0 && rev.readsBody && in.BodyState == BodyParsed) {
+	if !cacheable || key != nil {
 		byInput = nil
 	}
 	if byInput != nil {
@@ -421,7 +435,10 @@ func (e *Engine) decide(ctx context.Context, rev *revision, in *Input, tracer *t
 		d.Revision = rev.id
 		rev.decisions.put(term.Value, d)
 	}
-	if byInput != nil {
+	switch {
+	case key != nil:
+		rev.byKey.put(key, d)
+	case byInput != nil:
 		byInput.put(input, d)
 	}
 	return d, nil

@@ -93,7 +93,7 @@ func BenchmarkDecideShippedCRMSupportListUncached(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	ids := make([]string, 2*maxCachedInputs+1)
+	ids := make([]string, 2*max(maxCachedInputs, maxCachedKeys)+1)
 	for i := range ids {
 		ids[i] = fmt.Sprintf("u-%05d", i)
 	}
