@@ -1,0 +1,123 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// testLog sends the harness's progress to the test log.
+type testLog struct{ t *testing.T }
+
+func (l testLog) Write(p []byte) (int, error) {
+	l.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+// TestSmoke runs the harness's smoke mode for real: veil and the fasthttp
+// floor built from this tree, every installed contender started on
+// loopback, each checked for the right bytes (masked, tokenized, denied)
+// before being loaded for a second. Contenders that are not installed
+// (nginx, njs, opa) are reported skipped, never faked.
+func TestSmoke(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts real gateways and loads them for seconds")
+	}
+	out := t.TempDir()
+	o := options{BinDir: t.TempDir(), BenchDir: t.TempDir(), Build: true, OutDir: out, Smoke: true, Log: testLog{t}, Pages: 64, Subjects: 256}
+	o.smokeDefaults()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	rep, err := run(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, r := range rep.Rows {
+		seen[r.label()] = true
+		if r.MedianRPS <= 0 {
+			t.Errorf("%s: served no requests (%s)", r.label(), r.Runs[0].FirstError)
+		}
+		if r.Errors > 0 {
+			t.Errorf("%s: %d failed requests under load, first: %s", r.label(), r.Errors, r.Runs[0].FirstError)
+		}
+	}
+	// These need nothing but Go: they must always run.
+	for _, want := range []string{"direct", "fasthttp-floor", "veil passthrough", "veil policy", "veil mask4",
+		"veil crypto4", "veil mask4+audit-file"} {
+		if !seen[want] {
+			t.Errorf("contender %q did not run", want)
+		}
+	}
+	for _, want := range []string{"nginx", "nginx+opa+njs mask4"} {
+		// CI installs them (scripts/bench-deps.sh): there a skip is a failure.
+		if !seen[want] && os.Getenv("CI") == "true" {
+			t.Errorf("contender %q did not run under CI (skipped: %q)", want, rep.Skipped)
+		}
+		if !seen[want] && !skippedMentions(rep.Skipped, strings.Fields(want)[0]) {
+			t.Errorf("contender %q neither ran nor was reported skipped", want)
+		}
+	}
+	data, err := os.ReadFile(filepath.Join(out, "results.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back report
+	if err := json.Unmarshal(data, &back); err != nil || len(back.Rows) != len(rep.Rows) {
+		t.Errorf("results.json does not hold the %d rows (%v)", len(rep.Rows), err)
+	}
+	if svg, err := os.ReadFile(filepath.Join(out, "results.svg")); err != nil || !strings.Contains(string(svg), "veil mask4") {
+		t.Errorf("results.svg missing or without the veil rows (%v)", err)
+	}
+}
+
+// TestSmokeWithoutNginx: where nginx is missing the harness still measures
+// direct, the floor and Veil (an in-process upstream stands in) and says
+// nginx was skipped.
+func TestSmokeWithoutNginx(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts real gateways and loads them for seconds")
+	}
+	o := options{BinDir: t.TempDir(), BenchDir: t.TempDir(), Build: true, OutDir: t.TempDir(), Smoke: true, Log: testLog{t},
+		Pages: 64, Subjects: 256, Without: []string{"nginx"}, Only: []string{"fasthttp-floor", "veil mask4", "nginx"}}
+	o.smokeDefaults()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	rep, err := run(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, r := range rep.Rows {
+		got[r.label()] = r.MedianRPS
+		if r.Errors > 0 {
+			t.Errorf("%s: %d failed requests, first: %s", r.label(), r.Errors, r.Runs[0].FirstError)
+		}
+	}
+	for _, want := range []string{"direct", "fasthttp-floor", "veil mask4", "veil mask4+audit-file"} {
+		if got[want] <= 0 {
+			t.Errorf("%s: no requests served (ran: %v)", want, got)
+		}
+	}
+	for _, want := range []string{"nginx", "nginx+opa+njs"} {
+		if !skippedMentions(rep.Skipped, want) {
+			t.Errorf("%s not reported skipped: %q", want, rep.Skipped)
+		}
+	}
+	if !strings.Contains(rep.Upstream, "nginx not installed") {
+		t.Errorf("upstream %q does not say nginx is missing", rep.Upstream)
+	}
+}
+
+func skippedMentions(lines []string, label string) bool {
+	for _, l := range lines {
+		if strings.HasPrefix(l, "skipped: "+label+":") {
+			return true
+		}
+	}
+	return false
+}
