@@ -28,6 +28,10 @@ type Config struct {
 	// AdminListen serves /healthz, /readyz and /metrics. Default
 	// "127.0.0.1:9090"; "" or "off" disables it.
 	AdminListen string `yaml:"admin_listen"`
+	// AdminPprof serves Go's profiler under /debug/pprof/ on the admin
+	// listener (for profiling the hot path). Default false: profiles can
+	// hold request data in memory dumps, so keep the admin port private.
+	AdminPprof bool `yaml:"admin_pprof"`
 	// TrustedProxies are CIDRs whose X-Forwarded-For is believed when
 	// deriving client_ip. Default: none (the peer address is the client).
 	TrustedProxies []string `yaml:"trusted_proxies"`

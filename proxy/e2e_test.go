@@ -606,7 +606,7 @@ func TestEveryRequestIsAuditedOnce(t *testing.T) {
 func TestAdminEndpoints(t *testing.T) {
 	t.Parallel()
 	up := startUpstream(t, nil)
-	tg := startGateway(t, gatewayOpts{policy: testPolicy, routes: catchAll(up), mutate: func(c *Config) { c.AdminListen = "127.0.0.1:0" }})
+	tg := startGateway(t, gatewayOpts{policy: testPolicy, routes: catchAll(up), mutate: func(c *Config) { c.AdminListen, c.AdminPprof = "127.0.0.1:0", true }})
 	if err := tg.g.StartAdmin(); err != nil {
 		t.Fatal(err)
 	}
@@ -621,6 +621,9 @@ func TestAdminEndpoints(t *testing.T) {
 		var b bytes.Buffer
 		_, _ = b.ReadFrom(resp.Body)
 		return resp.StatusCode, b.String()
+	}
+	if code, body := get("/debug/pprof/"); code != 200 || !strings.Contains(body, "goroutine") {
+		t.Errorf("pprof with admin_pprof: %d", code)
 	}
 	if code, _ := get("/healthz"); code != 200 {
 		t.Errorf("healthz %d", code)
