@@ -25,11 +25,23 @@ var hopByHop = []string{
 var methodOverride = []string{"X-Http-Method-Override", "X-Http-Method", "X-Method-Override"}
 
 // stripHopByHop removes hop-by-hop headers, including those Connection
-// lists, from h (request or response header).
+// lists, and the names in also, from h (request or response header). One pass over the headers
+// finds out whether there is anything to remove; most messages carry
+// none, and each Del costs a normalisation and a scan.
 func stripHopByHop(h interface {
 	Peek(string) []byte
 	Del(string)
-}) {
+	VisitAll(func(key, value []byte))
+}, also ...string) {
+	present := false
+	h.VisitAll(func(k, _ []byte) {
+		if !present && (isOneOf(k, hopByHop) || isOneOf(k, also)) {
+			present = true
+		}
+	})
+	if !present {
+		return
+	}
 	if conn := h.Peek("Connection"); len(conn) > 0 {
 		for _, f := range bytes.Split(conn, []byte{','}) {
 			if name := bytes.TrimSpace(f); len(name) > 0 && !bytes.EqualFold(name, []byte("close")) && !bytes.EqualFold(name, []byte("keep-alive")) {
@@ -40,6 +52,18 @@ func stripHopByHop(h interface {
 	for _, k := range hopByHop {
 		h.Del(k)
 	}
+	for _, k := range also {
+		h.Del(k)
+	}
+}
+
+func isOneOf(k []byte, names []string) bool {
+	for _, h := range names {
+		if len(k) == len(h) && bytes.EqualFold(k, []byte(h)) {
+			return true
+		}
+	}
+	return false
 }
 
 // trustedNets holds the parsed trusted_proxies.

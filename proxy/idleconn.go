@@ -11,15 +11,23 @@ import (
 // response, which would cut a long streamed body (a 1 GiB upload) that is
 // making steady progress; a proxy wants "no byte for T" instead, like
 // nginx's proxy_read_timeout. Deadlines fasthttp sets are ignored.
+//
+// Moving a deadline costs a timer update per call, so it moves at most
+// every quarter of the timeout, to 1.25 times the timeout: a connection
+// is then cut after between T and 1.25 T without progress, never sooner.
 type idleConn struct {
 	net.Conn
 	readIdle, writeIdle time.Duration
+	readNext, writeNext int64 // unix ns after which the deadline moves again
 }
 
 func (c *idleConn) Read(p []byte) (int, error) {
 	if c.readIdle > 0 {
-		if err := c.Conn.SetReadDeadline(time.Now().Add(c.readIdle)); err != nil {
-			return 0, err
+		if now := time.Now(); now.UnixNano() >= c.readNext {
+			if err := c.Conn.SetReadDeadline(now.Add(c.readIdle + c.readIdle/4)); err != nil {
+				return 0, err
+			}
+			c.readNext = now.Add(c.readIdle / 4).UnixNano()
 		}
 	}
 	return c.Conn.Read(p)
@@ -27,8 +35,11 @@ func (c *idleConn) Read(p []byte) (int, error) {
 
 func (c *idleConn) Write(p []byte) (int, error) {
 	if c.writeIdle > 0 {
-		if err := c.Conn.SetWriteDeadline(time.Now().Add(c.writeIdle)); err != nil {
-			return 0, err
+		if now := time.Now(); now.UnixNano() >= c.writeNext {
+			if err := c.Conn.SetWriteDeadline(now.Add(c.writeIdle + c.writeIdle/4)); err != nil {
+				return 0, err
+			}
+			c.writeNext = now.Add(c.writeIdle / 4).UnixNano()
 		}
 	}
 	return c.Conn.Write(p)

@@ -564,10 +564,7 @@ func (g *Gateway) forward(x *exchange) errCode {
 	defer fasthttp.ReleaseRequest(req)
 	src := &x.ctx.Request.Header
 	src.CopyTo(&req.Header)
-	stripHopByHop(&req.Header)
-	for _, k := range methodOverride {
-		req.Header.Del(k)
-	}
+	stripHopByHop(&req.Header, methodOverride...)
 	x.scratch = append(x.scratch[:0], x.upPath...)
 	if len(x.rawQuery) > 0 {
 		x.scratch = append(x.scratch, '?')
