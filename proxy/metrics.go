@@ -3,6 +3,7 @@ package proxy
 import (
 	"github.com/veilgw/veil/audit"
 	"strconv"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -23,6 +24,12 @@ type metrics struct {
 	auditEvents  prometheus.Counter
 	auditErrors  prometheus.Counter
 	revision     *prometheus.GaugeVec
+
+	// Resolved children of the vectors above (see labelled).
+	requestsBy                                 *labelled[prometheus.Counter]  // route, status
+	durationBy, upstreamDurBy                  *labelled[prometheus.Observer] // route
+	transformsBy                               *labelled[prometheus.Counter]  // direction, action
+	decisionAllow, decisionDeny, decisionError prometheus.Counter
 }
 
 // keyringCollector exports the Vault keyring's counters, when the keyring
@@ -127,6 +134,7 @@ func (c *cacheCollector) Collect(ch chan<- prometheus.Metric) {
 
 func newMetrics() *metrics {
 	m := &metrics{reg: prometheus.NewRegistry()}
+	defer m.resolve()
 	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "veil_requests_total", Help: "Requests by route and response status."}, []string{"route", "status"})
 	m.decisions = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "veil_decisions_total", Help: "Policy decisions by result (allow, deny, error)."}, []string{"result"})
 	m.transforms = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "veil_transformed_values_total", Help: "JSON values transformed, by direction and action."}, []string{"direction", "action"})
@@ -150,9 +158,49 @@ var statusLabels = func() (s [600]string) {
 	return
 }()
 
+// resolve sets up the resolved children once the vectors exist.
+func (m *metrics) resolve() {
+	m.requestsBy = newLabelled(func(a, b string) prometheus.Counter { return m.requests.WithLabelValues(a, b) })
+	m.durationBy = newLabelled(func(a, _ string) prometheus.Observer { return m.duration.WithLabelValues(a) })
+	m.upstreamDurBy = newLabelled(func(a, _ string) prometheus.Observer { return m.upstreamDur.WithLabelValues(a) })
+	m.transformsBy = newLabelled(func(a, b string) prometheus.Counter { return m.transforms.WithLabelValues(a, b) })
+	m.decisionAllow = m.decisions.WithLabelValues("allow")
+	m.decisionDeny = m.decisions.WithLabelValues("deny")
+	m.decisionError = m.decisions.WithLabelValues("error")
+}
+
 func statusLabel(code int) string {
 	if code >= 0 && code < len(statusLabels) {
 		return statusLabels[code]
 	}
 	return "other"
+}
+
+// labelled memoises a vector's children by label values: WithLabelValues
+// hashes the labels on every call, a few hundred nanoseconds each, and a
+// request touches up to a dozen series. Label values come from config
+// (routes), status codes and action names, so the maps stay small.
+type labelled[T any] struct {
+	mu   sync.RWMutex
+	m    map[[2]string]T
+	make func(a, b string) T
+}
+
+func newLabelled[T any](mk func(a, b string) T) *labelled[T] {
+	return &labelled[T]{m: map[[2]string]T{}, make: mk}
+}
+
+func (l *labelled[T]) get(a, b string) T {
+	k := [2]string{a, b}
+	l.mu.RLock()
+	v, ok := l.m[k]
+	l.mu.RUnlock()
+	if ok {
+		return v
+	}
+	v = l.make(a, b)
+	l.mu.Lock()
+	l.m[k] = v
+	l.mu.Unlock()
+	return v
 }

@@ -396,7 +396,7 @@ func (g *Gateway) decide(x *exchange) errCode {
 	d, err := x.rev.Decide(context.Background(), in)
 	x.ev.PolicyRevision = x.rev.ID()
 	if err != nil {
-		g.metrics.decisions.WithLabelValues("error").Inc()
+		g.metrics.decisionError.Inc()
 		switch {
 		case errors.Is(err, policy.ErrUndefined):
 			x.ev.Reason = "policy decision undefined"
@@ -423,13 +423,13 @@ func (g *Gateway) decide(x *exchange) errCode {
 		x.ev.Path = d.Audit.Path
 	}
 	if !d.Allow {
-		g.metrics.decisions.WithLabelValues("deny").Inc()
+		g.metrics.decisionDeny.Inc()
 		x.ev.Reason = checkedReason(safeReason(d.Reason), x, d.Audit.Path != "")
 		x.failStatus = d.Status
 		x.failMsg = x.ev.Reason
 		return errPolicyDenied
 	}
-	g.metrics.decisions.WithLabelValues("allow").Inc()
+	g.metrics.decisionAllow.Inc()
 	x.ev.Reason = checkedReason(safeReason(d.Reason), x, d.Audit.Path != "")
 	progs := g.compiled(d)
 	if progs.err != nil {
@@ -652,7 +652,7 @@ func (g *Gateway) forward(x *exchange) errCode {
 		err := up.client.Do(req, resp)
 		up.inflight.Add(-1)
 		if err == nil {
-			g.metrics.upstreamDur.WithLabelValues(r.name).Observe(time.Since(t0).Seconds())
+			g.metrics.upstreamDurBy.get(r.name, "").Observe(time.Since(t0).Seconds())
 			x.upResp = resp
 			x.ev.UpstreamStatus = resp.StatusCode()
 			return errNone
@@ -752,7 +752,7 @@ func (g *Gateway) transformResponse(x *exchange) errCode {
 func (g *Gateway) countTransforms(dir string, res *transforms.Result) {
 	for _, rc := range res.Rules {
 		if rc.Count > 0 {
-			g.metrics.transforms.WithLabelValues(dir, rc.Action).Add(float64(rc.Count))
+			g.metrics.transformsBy.get(dir, rc.Action).Add(float64(rc.Count))
 		}
 	}
 	if res.Failed > 0 {
@@ -843,8 +843,8 @@ func (g *Gateway) finish(x *exchange, sent int64, werr error) {
 	if route == "" {
 		route = "none"
 	}
-	g.metrics.requests.WithLabelValues(route, statusLabel(ev.Status)).Inc()
-	g.metrics.duration.WithLabelValues(route).Observe(ev.Duration.Seconds())
+	g.metrics.requestsBy.get(route, statusLabel(ev.Status)).Inc()
+	g.metrics.durationBy.get(route, "").Observe(ev.Duration.Seconds())
 	g.inflight.Done()
 	g.releaseExchange(x)
 }
