@@ -37,6 +37,10 @@ const (
 	minBackoff   = 50 * time.Millisecond
 	maxBackoff   = 5 * time.Second
 	stallAfter   = 2 * time.Second
+	// linger delays a batch of fewer than lingerBelow records once, so
+	// records arriving together share one write.
+	linger      = 2 * time.Millisecond
+	lingerBelow = 128
 )
 
 // cpRef identifies a checkpoint record in a queue (for the state file).
@@ -166,6 +170,7 @@ func (o *output) run() {
 		batch     [][]byte
 		items     []qitem
 		fromSpool int
+		lingered  bool     // the current small batch already waited
 		formatted bool     // batch holds the sink's format, not the canonical lines
 		spooled   [][]byte // the canonical lines of a batch read from the spool
 		backoff   = minBackoff
@@ -190,6 +195,17 @@ func (o *output) run() {
 				o.mu.Unlock()
 				return
 			}
+			if n := o.queued(); n > 0 && n < lingerBelow && !o.closing && !lingered {
+				// A small batch: let it grow for a moment, so a busy
+				// gateway writes many records per syscall instead of one.
+				o.mu.Unlock()
+				lingered = true
+				if !o.sleep(linger) {
+					return
+				}
+				continue
+			}
+			lingered = false
 			items = items[:0]
 			if n := o.queued(); n > 0 {
 				size := 0
