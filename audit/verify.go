@@ -434,41 +434,30 @@ func verifySegment(name string, n int, line []byte, pub ed25519.PublicKey, state
 }
 
 func verifyCheckpoint(name string, n int, line []byte, pub ed25519.PublicKey, states map[string]*chainState, rep *Report) {
-	var cp struct {
-		Checkpoint struct {
-			ChainID string `json:"chain_id"`
-			Seq     uint64 `json:"seq"`
-			Hash    string `json:"hash"`
-		} `json:"checkpoint"`
-		Sig string `json:"sig"`
-	}
-	if err := json.Unmarshal(line, &cp); err != nil || cp.Checkpoint.ChainID == "" {
+	c, sig, ok := parseCheckpoint(line)
+	if !ok {
 		rep.Damages = append(rep.Damages, Damage{File: name, Line: n, Kind: DamageMalformed, Detail: "not a checkpoint"})
 		return
 	}
-	c := cp.Checkpoint
-	st := states[c.ChainID]
+	st := states[c.chain]
 	if st == nil {
 		st = &chainState{}
-		states[c.ChainID] = st
+		states[c.chain] = st
 	}
 	if st.damaged {
 		return
 	}
 	bad := func(kind, detail string) {
 		st.damaged = true
-		rep.Damages = append(rep.Damages, Damage{File: name, Line: n, Chain: c.ChainID, Seq: c.Seq, Kind: kind, Detail: detail})
+		rep.Damages = append(rep.Damages, Damage{File: name, Line: n, Chain: c.chain, Seq: c.seq, Kind: kind, Detail: detail})
 	}
-	if pub != nil {
-		sig, err := base64.StdEncoding.DecodeString(cp.Sig)
-		if err != nil || !ed25519.Verify(pub, checkpointMessage(c.ChainID, c.Seq, []byte(c.Hash)), sig) {
-			bad(DamageForged, "the checkpoint's signature does not verify with the public key")
-			return
-		}
-	}
-	if c.Seq != st.lastSeq || c.Hash != st.last {
-		bad(DamageCheckpoint, fmt.Sprintf("checkpoint at seq %d does not match the chain (last event seq %d)", c.Seq, st.lastSeq))
+	if pub != nil && !ed25519.Verify(pub, checkpointMessage(c.chain, c.seq, []byte(c.hash)), sig) {
+		bad(DamageForged, "the checkpoint's signature does not verify with the public key")
 		return
 	}
-	st.checkpoint(c.Seq, c.Hash)
+	if c.seq != st.lastSeq || c.hash != st.last {
+		bad(DamageCheckpoint, fmt.Sprintf("checkpoint at seq %d does not match the chain (last event seq %d)", c.seq, st.lastSeq))
+		return
+	}
+	st.checkpoint(c.seq, c.hash)
 }
