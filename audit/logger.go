@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
 )
 
 // ErrUnhealthy means the audit pipeline cannot currently take events: a
@@ -145,12 +144,12 @@ type Options struct {
 // Logger chains events and queues them for every sink. It is safe for
 // concurrent use.
 type Logger struct {
-	enc   zapcore.Encoder
 	mu    sync.Mutex
 	outs  []*output
 	deny  bool
 	chain chain  // guarded by mu
-	line  []byte // guarded by mu
+	ebuf  []byte // the encoded event; guarded by mu
+	line  []byte // the sealed line; guarded by mu
 	// logged and dropped count events (not checkpoints).
 	logged  atomic.Uint64
 	dropped atomic.Uint64
@@ -177,7 +176,7 @@ func New(cfg Config, opts Options) (*Logger, error) {
 	if opts.Logger == nil {
 		opts.Logger = zap.NewNop()
 	}
-	l := &Logger{enc: newEncoder(), deny: cfg.OnFailure == "deny", chain: chain{id: newChainID()},
+	l := &Logger{deny: cfg.OnFailure == "deny", chain: chain{id: newChainID()},
 		cp: cfg.Checkpoint, signer: opts.Signer, drain: cfg.DrainTimeout, log: opts.Logger}
 	var state *stateFile
 	if cfg.StateFile != "" {
@@ -234,32 +233,13 @@ func New(cfg Config, opts Options) (*Logger, error) {
 	return l, nil
 }
 
-func newEncoder() zapcore.Encoder {
-	return zapcore.NewJSONEncoder(zapcore.EncoderConfig{
-		TimeKey:        "time",
-		EncodeTime:     zapcore.RFC3339NanoTimeEncoder,
-		LineEnding:     "\n",
-		EncodeDuration: zapcore.NanosDurationEncoder,
-	})
-}
-
 // Encode returns e's JSON line, unchained (for tests and tools).
 func (l *Logger) Encode(e *Event) ([]byte, error) {
-	buf, err := l.enc.EncodeEntry(zapcore.Entry{Time: e.Time}, []zapcore.Field{{Type: zapcore.InlineMarshalerType, Interface: e}})
-	if err != nil {
-		return nil, err
-	}
-	out := append([]byte(nil), buf.Bytes()...)
-	buf.Free()
-	return out, nil
+	return append(appendEvent(nil, e), '\n'), nil
 }
 
 // ChainID is the id of this Logger's chain.
 func (l *Logger) ChainID() string { return l.chain.id }
-
-// fieldPool holds the one-field slices Log hands to the encoder (a slice
-// literal would escape to the heap on every event).
-var fieldPool = sync.Pool{New: func() any { return new([1]zapcore.Field) }}
 
 // Reserve takes a queue slot on every event sink for e, to be used by
 // Log(e). It fails (ErrUnhealthy) when a sink is failing or stalled or a
@@ -306,19 +286,8 @@ func (l *Logger) Log(e *Event) error {
 	}
 	l.chain.seq++
 	e.ChainID, e.Seq, e.prevHash = l.chain.id, l.chain.seq, l.chain.prev
-	f := fieldPool.Get().(*[1]zapcore.Field)
-	f[0] = zapcore.Field{Type: zapcore.InlineMarshalerType, Interface: e}
-	buf, err := l.enc.EncodeEntry(zapcore.Entry{Time: e.Time}, f[:])
-	f[0] = zapcore.Field{}
-	fieldPool.Put(f)
-	if err != nil {
-		l.chain.seq--
-		l.dropped.Add(1)
-		l.release(reserved)
-		return fmt.Errorf("audit: encode: %w", err)
-	}
-	l.line = l.chain.seal(l.line[:0], buf.Bytes())
-	buf.Free()
+	l.ebuf = appendEvent(l.ebuf[:0], e)
+	l.line = l.chain.seal(l.line[:0], l.ebuf)
 	var lost error
 	for _, o := range l.outs {
 		if o.witness {
