@@ -45,6 +45,10 @@ func TestSmoke(t *testing.T) {
 		if r.Errors > 0 {
 			t.Errorf("%s: %d failed requests under load, first: %s", r.label(), r.Errors, r.Runs[0].FirstError)
 		}
+		// Pinned, every contender but direct has its CPU cost measured.
+		if strings.Contains(rep.Pinning, "(taskset)") && r.Contender != "direct" && r.CPUUserUS+r.CPUSysUS <= 0 {
+			t.Errorf("%s: no CPU per request measured on the contender's CPU", r.label())
+		}
 	}
 	// These need nothing but Go: they must always run.
 	for _, want := range []string{"direct", "fasthttp-floor", "veil passthrough", "veil policy", "veil mask4",

@@ -32,6 +32,9 @@ type loadSpec struct {
 	duration time.Duration
 	// rate > 0: open loop at rate requests/s (latency mode); else closed.
 	rate float64
+	// cpu is the contender's CPU, whose busy time is sampled over the
+	// timed window (-1: not pinned, not sampled).
+	cpu int
 }
 
 // runResult is what one run measured.
@@ -43,6 +46,11 @@ type runResult struct {
 	P99us    float64 `json:"p99_us"`
 	// FirstError describes one failure (status, length or transport).
 	FirstError string `json:"first_error,omitempty"`
+	// CPUUserUS and CPUSysUS are the contender CPU's user and kernel
+	// (system + irq) time per answered request, in µs (cpu.go); 0 when
+	// the contender is not pinned.
+	CPUUserUS float64 `json:"cpu_user_us,omitempty"`
+	CPUSysUS  float64 `json:"cpu_sys_us,omitempty"`
 }
 
 // rng is a per-worker xorshift: no locks, no allocation.
@@ -116,6 +124,7 @@ func (w *workload) runClosed(c *fasthttp.HostClient, s loadSpec) runResult {
 	start := time.Now()
 	from := start.Add(s.warmup)
 	until := from.Add(s.duration)
+	cpu := sampleCPU(s.cpu, from, until)
 	recs := make([]recorder, s.conns)
 	var wg sync.WaitGroup
 	for i := range s.conns {
@@ -144,7 +153,9 @@ func (w *workload) runClosed(c *fasthttp.HostClient, s loadSpec) runResult {
 		}(&recs[i], uint64(i)*0x9E3779B97F4A7C15+1)
 	}
 	wg.Wait()
-	return merge(recs, s.duration)
+	res := merge(recs, s.duration)
+	cpu.perRequest(&res)
+	return res
 }
 
 // runOpen sends at a fixed rate whatever the answers do (each connection

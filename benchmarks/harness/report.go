@@ -71,6 +71,10 @@ type row struct {
 	// the same body (0: that contender did not run).
 	XNginx float64 `json:"x_nginx,omitempty"`
 	XFloor float64 `json:"x_fasthttp_floor,omitempty"`
+	// CPUUserUS and CPUSysUS are the medians of the runs' CPU per request
+	// on the contender's CPU (cpu.go).
+	CPUUserUS float64 `json:"cpu_user_us,omitempty"`
+	CPUSysUS  float64 `json:"cpu_sys_us,omitempty"`
 }
 
 func (r *row) label() string {
@@ -93,14 +97,17 @@ func median(xs []float64) float64 {
 }
 
 func (r *row) finish() {
-	var rps, p50, p99 []float64
+	var rps, p50, p99, cu, cs []float64
 	for _, x := range r.Runs {
 		rps = append(rps, x.RPS)
 		p50 = append(p50, x.P50us)
 		p99 = append(p99, x.P99us)
+		cu = append(cu, x.CPUUserUS)
+		cs = append(cs, x.CPUSysUS)
 		r.Errors += x.Errors
 	}
 	r.MedianRPS, r.P50us, r.P99us = median(rps), median(p50), median(p99)
+	r.CPUUserUS, r.CPUSysUS = median(cu), median(cs)
 	r.MinRPS, r.MaxRPS = slices.Min(rps), slices.Max(rps)
 }
 
@@ -199,15 +206,19 @@ func (rep *report) print(w io.Writer) {
 		fmt.Fprintln(w, s)
 	}
 	if len(rep.Rows) > 0 {
-		fmt.Fprintln(w, "\n| contender | scenario | body | req/s median [min–max] | p50 | p99 | vs nginx | vs fasthttp-floor |")
-		fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|")
+		fmt.Fprintln(w, "\n| contender | scenario | body | req/s median [min–max] | p50 | p99 | vs nginx | vs fasthttp-floor | CPU µs/req user+kernel |")
+		fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|")
 		for _, r := range rep.Rows {
 			errs := ""
 			if r.Errors > 0 {
 				errs = fmt.Sprintf(" (%d errors)", r.Errors)
 			}
-			fmt.Fprintf(w, "| %s | %s | %s | %.0f [%.0f–%.0f]%s | %s | %s | %s | %s |\n", r.Contender, r.Scenario, r.Body,
-				r.MedianRPS, r.MinRPS, r.MaxRPS, errs, us(r.P50us), us(r.P99us), ratio(r.XNginx), ratio(r.XFloor))
+			cpu := "–"
+			if r.CPUUserUS+r.CPUSysUS > 0 {
+				cpu = fmt.Sprintf("%.1f + %.1f", r.CPUUserUS, r.CPUSysUS)
+			}
+			fmt.Fprintf(w, "| %s | %s | %s | %.0f [%.0f–%.0f]%s | %s | %s | %s | %s | %s |\n", r.Contender, r.Scenario, r.Body,
+				r.MedianRPS, r.MinRPS, r.MaxRPS, errs, us(r.P50us), us(r.P99us), ratio(r.XNginx), ratio(r.XFloor), cpu)
 		}
 	}
 	if len(rep.Cache) > 0 {

@@ -432,9 +432,9 @@ func (e *env) compare(ctx context.Context) (*report, error) {
 					return nil, err
 				}
 				w := &workload{bearer: e.subj.Bearer, paths: b.Paths, wantLen: lens}
-				res := w.run(ctx, loadSpec{addr: c.Addr, conns: o.Conns, warmup: o.Warmup, duration: o.Duration})
-				fmt.Fprintf(o.Log, "round %d/%d %-8s %-28s %9.0f req/s  p50 %7.0f µs  p99 %7.0f µs  errors %d %s\n",
-					round, o.Rounds, b.Label, c.label(), res.RPS, res.P50us, res.P99us, res.Errors, res.FirstError)
+				res := w.run(ctx, loadSpec{addr: c.Addr, conns: o.Conns, warmup: o.Warmup, duration: o.Duration, cpu: e.contenderCPU(c)})
+				fmt.Fprintf(o.Log, "round %d/%d %-8s %-28s %9.0f req/s  p50 %7.0f µs  p99 %7.0f µs  cpu %5.1f+%5.1f µs/req  errors %d %s\n",
+					round, o.Rounds, b.Label, c.label(), res.RPS, res.P50us, res.P99us, res.CPUUserUS, res.CPUSysUS, res.Errors, res.FirstError)
 				r := rows[c.label()+"|"+b.Label]
 				r.Runs = append(r.Runs, res)
 			}
@@ -454,6 +454,16 @@ func (e *env) compare(ctx context.Context) (*report, error) {
 		return nil, err
 	}
 	return rep, nil
+}
+
+// contenderCPU is the CPU whose busy time is c's cost: its own CPU when
+// pinned; none for direct (the upstream shares the load generator's CPU)
+// or without pinning.
+func (e *env) contenderCPU(c *contender) int {
+	if !e.pin.On || c.Name == "direct" {
+		return -1
+	}
+	return e.pin.Contender
 }
 
 // latency: p99 added latency of Veil (mask4) over direct at a fixed rate of
