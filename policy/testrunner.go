@@ -51,7 +51,7 @@ func RunTests(ctx context.Context, dir string, fsys fs.FS, w io.Writer, verbose 
 			WithDefaultRegoVersion(ast.RegoV1).
 			WithPathConflictsCheck(storage.NonEmpty(ctx, store, txn)).
 			WithEnablePrintStatements(true).
-			WithCapabilities(ast.CapabilitiesForThisVersion()).
+			WithCapabilities(capabilities()).
 			WithUseTypeCheckAnnotations(true)
 		runner := tester.NewRunner().
 			SetDefaultRegoVersion(ast.RegoV1).
