@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -360,5 +361,53 @@ func TestReason(t *testing.T) {
 	}
 	if got := errTokenExpired.Error(); got != "identity: token_expired: invalid credential" {
 		t.Fatalf("Error() = %q", got)
+	}
+}
+
+// TestReloadAPIKeys: a reload adds and removes keys from the next request,
+// concurrently with identification; a file that does not load leaves the
+// keys in use.
+func TestReloadAPIKeys(t *testing.T) {
+	t.Parallel()
+	path := writeFile(t, "keys.yaml", "- {id: a, roles: [reader], sha256: "+APIKeyHash("key-a")+"}\n")
+	v := newTestVerifier(t, Config{APIKeysFile: path}, options{})
+	id := func(key string) string {
+		s, err := v.Identify(Credentials{APIKey: []byte(key)})
+		if err != nil {
+			return "-"
+		}
+		return s.ID
+	}
+	if id("key-a") != "a" || id("key-b") != "-" {
+		t.Fatal("initial keys")
+	}
+	if err := os.WriteFile(path, []byte("- {id: b, roles: [writer], sha256: "+APIKeyHash("key-b")+"}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { // identification keeps running while the set is swapped (-race)
+		defer close(done)
+		for range 1000 {
+			if a, b := id("key-a"), id("key-b"); (a != "a" && a != "-") || (b != "b" && b != "-") {
+				t.Errorf("during the reload: key-a -> %s, key-b -> %s", a, b)
+				return
+			}
+		}
+	}()
+	if err := v.ReloadAPIKeys(); err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	if id("key-a") != "-" || id("key-b") != "b" {
+		t.Fatalf("after reload: a=%s b=%s", id("key-a"), id("key-b"))
+	}
+	if err := os.WriteFile(path, []byte("- {id: c, sha256: nothex}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := v.ReloadAPIKeys(); !errors.Is(err, ErrConfig) {
+		t.Fatalf("a broken file reloaded: %v", err)
+	}
+	if id("key-b") != "b" {
+		t.Fatal("a failed reload dropped the keys in use")
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"sync/atomic"
 
 	"go.uber.org/zap"
 )
@@ -28,7 +29,8 @@ type Credentials struct {
 // and compiling happens in New.
 type Verifier struct {
 	jwt     *jwtVerifier
-	apiKeys []apiKey // nil: API keys disabled
+	apiKeys atomic.Pointer[[]apiKey] // nil: API keys disabled
+	keyFile string
 	jwks    *jwksSource
 	cancel  context.CancelFunc
 	header  string
@@ -63,13 +65,10 @@ func newVerifier(ctx context.Context, cfg Config, logger *zap.Logger, o options)
 			return nil, err
 		}
 	}
-	v := &Verifier{header: cfg.APIKeyHeader}
+	v := &Verifier{header: cfg.APIKeyHeader, keyFile: cfg.APIKeysFile}
 	if cfg.APIKeysFile != "" {
-		if v.apiKeys, err = loadAPIKeys(cfg.APIKeysFile); err != nil {
+		if err := v.ReloadAPIKeys(); err != nil {
 			return nil, err
-		}
-		if v.apiKeys == nil {
-			v.apiKeys = []apiKey{} // configured but empty: every key is unknown
 		}
 	}
 	ctx, v.cancel = context.WithCancel(ctx)
@@ -83,7 +82,7 @@ func newVerifier(ctx context.Context, cfg Config, logger *zap.Logger, o options)
 	logger.Info("identity: verifier ready",
 		zap.Bool("hs256", secret != nil),
 		zap.Bool("jwks", v.jwks != nil),
-		zap.Int("api_keys", len(v.apiKeys)),
+		zap.Int("api_keys", v.apiKeyCount()),
 		zap.Bool("jwks_fetched", v.jwks != nil && v.jwks.ready()))
 	return v, nil
 }
@@ -144,11 +143,41 @@ func (v *Verifier) Identify(c Credentials) (Subject, error) {
 	return Subject{Method: "anonymous"}, nil
 }
 
+// ReloadAPIKeys re-reads api_keys_file (`veil serve` does on SIGHUP):
+// added keys work and removed keys stop working from the next request. A
+// file that does not load is reported and the keys in use stay. Without
+// an api_keys_file it does nothing.
+func (v *Verifier) ReloadAPIKeys() error {
+	if v.keyFile == "" {
+		return nil
+	}
+	keys, err := loadAPIKeys(v.keyFile)
+	if err != nil {
+		return err
+	}
+	if keys == nil {
+		keys = []apiKey{} // configured but empty: every key is unknown
+	}
+	v.apiKeys.Store(&keys)
+	return nil
+}
+
+func (v *Verifier) apiKeyCount() int {
+	if k := v.apiKeys.Load(); k != nil {
+		return len(*k)
+	}
+	return 0
+}
+
 func (v *Verifier) identifyAPIKey(key []byte) (Subject, error) {
 	if len(key) == 0 {
 		return Subject{}, errUnknownAPIKey
 	}
-	k, ok := lookupAPIKey(v.apiKeys, key)
+	keys := v.apiKeys.Load()
+	if keys == nil {
+		return Subject{}, errUnknownAPIKey
+	}
+	k, ok := lookupAPIKey(*keys, key)
 	if !ok {
 		return Subject{}, errUnknownAPIKey
 	}

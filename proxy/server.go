@@ -422,6 +422,10 @@ func (g *Gateway) RefreshKeys(ctx context.Context) error {
 	return nil
 }
 
+// ReloadAPIKeys re-reads identity.api_keys_file; `veil serve` calls it on
+// SIGHUP. On error the keys in use stay.
+func (g *Gateway) ReloadAPIKeys() error { return g.ident.ReloadAPIKeys() }
+
 // Engine exposes the policy engine (CLI, tests).
 func (g *Gateway) Engine() *policy.Engine { return g.engine }
 

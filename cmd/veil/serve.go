@@ -33,7 +33,7 @@ func serveCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			// SIGHUP: reload key versions from Vault now.
+			// SIGHUP: reload key versions from Vault and the API keys file now.
 			hup := make(chan os.Signal, 1)
 			signal.Notify(hup, syscall.SIGHUP)
 			defer signal.Stop(hup)
@@ -43,6 +43,11 @@ func serveCmd() *cobra.Command {
 						log.Warn("key refresh on SIGHUP failed", zap.Error(err))
 					} else {
 						log.Info("keys refreshed on SIGHUP")
+					}
+					if err := g.ReloadAPIKeys(); err != nil {
+						log.Warn("api_keys_file reload on SIGHUP failed; the keys in use stay", zap.Error(err))
+					} else {
+						log.Info("api_keys_file reloaded on SIGHUP")
 					}
 				}
 			}()
