@@ -396,21 +396,7 @@ func (rw *rewriter) object(i int, st *dstate, inh int32, depth int) (int, error)
 			}
 			wrote = true
 			var err error
-			switch c := s[vs]; {
-			case cst.live && c == '{':
-				end, err = rw.object(vs, cst, -1, depth+1)
-			case cst.live && c == '[':
-				end, err = rw.array(vs, cst, -1, depth+1)
-			case vend >= 0:
-				end = vend
-			case c == '"':
-				if end, _ = scanString(s, vs); end < 0 {
-					err = errAt(-1, vs)
-				}
-			default:
-				end, err = rw.skip(vs, depth+1)
-			}
-			if err != nil {
+			if end, err = rw.unselected(vs, vend, cst, depth); err != nil {
 				return 0, err
 			}
 		} else {
@@ -460,6 +446,30 @@ func (rw *rewriter) object(i int, st *dstate, inh int32, depth int) (int, error)
 func (rw *rewriter) dropComma(c int) {
 	rw.dst = append(rw.dst, rw.src[rw.flushed:c]...)
 	rw.flushed, rw.changed = c+1, true
+}
+
+// unselected copies the value at vs, which no rule selects (its state
+// cst accepts nothing and nothing is inherited), into the output: a live
+// object or array is walked for selected descendants, anything else is
+// skipped over (vend >= 0: already scanned to vend). It returns the end.
+func (rw *rewriter) unselected(vs, vend int, cst *dstate, depth int) (int, error) {
+	s := rw.src
+	switch c := s[vs]; {
+	case cst.live && c == '{':
+		return rw.object(vs, cst, -1, depth+1)
+	case cst.live && c == '[':
+		return rw.array(vs, cst, -1, depth+1)
+	case vend >= 0:
+		return vend, nil
+	case c == '"':
+		end, _ := scanString(s, vs)
+		if end < 0 {
+			return 0, errAt(-1, vs)
+		}
+		return end, nil
+	default:
+		return rw.skip(vs, depth+1)
+	}
 }
 
 // array rewrites the array at i (s[i] == '[') and returns its end.
@@ -514,21 +524,7 @@ func (rw *rewriter) array(i int, st *dstate, inh int32, depth int) (int, error) 
 			}
 			wrote = true
 			var err error
-			switch c := s[vs]; {
-			case cst.live && c == '{':
-				end, err = rw.object(vs, cst, -1, depth+1)
-			case cst.live && c == '[':
-				end, err = rw.array(vs, cst, -1, depth+1)
-			case vend >= 0:
-				end = vend
-			case c == '"':
-				if end, _ = scanString(s, vs); end < 0 {
-					err = errAt(-1, vs)
-				}
-			default:
-				end, err = rw.skip(vs, depth+1)
-			}
-			if err != nil {
+			if end, err = rw.unselected(vs, vend, cst, depth); err != nil {
 				return 0, err
 			}
 		} else {
