@@ -18,6 +18,7 @@ import (
 
 	"github.com/tink-crypto/tink-go/v2/daead/subtle"
 
+	"github.com/veilgw/veil/internal/testvectors"
 	"github.com/veilgw/veil/vault"
 )
 
@@ -534,7 +535,7 @@ func TestCryptoConcurrent(t *testing.T) {
 // (the only size tink's AES-SIV and Veil use).
 func TestAESSIVWycheproof(t *testing.T) {
 	t.Parallel()
-	path := filepath.Join(vectorDir(t, "wycheproof"), "aes_siv_cmac_test.json")
+	path := filepath.Join(testvectors.Dir(t, "wycheproof"), "aes_siv_cmac_test.json")
 	data, err := os.ReadFile(path)
 	if err != nil {
 		if os.Getenv("CI") == "true" {

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+
+	"github.com/veilgw/veil/internal/testvectors"
 )
 
 // TestMatcherCTS runs every valid query of the JSONPath Compliance Test
@@ -16,7 +18,7 @@ import (
 // node order and duplicates (e.g. $[0,0]) do not matter and are ignored.
 func TestMatcherCTS(t *testing.T) {
 	t.Parallel()
-	dir := vectorDir(t, "jsonpath-cts")
+	dir := testvectors.Dir(t, "jsonpath-cts")
 	data, err := os.ReadFile(filepath.Join(dir, "cts.json"))
 	if err != nil {
 		t.Fatal(err)

@@ -2,7 +2,6 @@ package transforms
 
 import (
 	"encoding/base64"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -33,39 +32,6 @@ func testKeys(t testing.TB) *vault.Local {
 		t.Fatal(err)
 	}
 	return k
-}
-
-// projectRoot walks up to the directory holding go.mod.
-func projectRoot(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("go.mod not found")
-		}
-		dir = parent
-	}
-}
-
-// vectorDir returns a shared test vector folder, skipping the test when it
-// is absent (failing under CI=true).
-func vectorDir(t testing.TB, name string) string {
-	t.Helper()
-	dir := filepath.Join(projectRoot(t), "..", "shared", "testvectors", name)
-	if _, err := os.Stat(dir); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("test vectors %s missing: %v", dir, err)
-		}
-		t.Skipf("SKIP: test vectors %s not found", dir)
-	}
-	return dir
 }
 
 func r(path, action string, kv ...any) Rule {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -14,6 +13,8 @@ import (
 	"time"
 
 	vaultapi "github.com/hashicorp/vault/api"
+
+	"github.com/veilgw/veil/internal/testvectors"
 )
 
 // devServer is a `vault server -dev` on a loopback port, started by the tests.
@@ -63,29 +64,10 @@ func runMain(m *testing.M) int {
 	return m.Run()
 }
 
-// moduleRoot walks up from the package directory to the one holding go.mod.
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for i := 0; i < 32; i++ {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			break
-		}
-		dir = parent
-	}
-	return "", errors.New("go.mod not found")
-}
-
 func vaultBinary() (string, error) {
 	bin := os.Getenv("VEIL_VAULT_BIN")
 	if bin == "" {
-		root, err := moduleRoot()
+		root, err := testvectors.ModuleRoot()
 		if err != nil {
 			return "", err
 		}

@@ -16,6 +16,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/veilgw/veil/internal/testvectors"
 )
 
 // Server is a running dev server.
@@ -35,18 +37,9 @@ func Binary(t testing.TB) string {
 	if p := os.Getenv("VEIL_VAULT_BIN"); p != "" {
 		return p
 	}
-	dir, _ := os.Getwd()
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			if _, err := os.Stat(filepath.Join(dir, "tools", "vault")); err == nil {
-				break
-			}
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("vaulttest: project root not found")
-		}
-		dir = parent
+	dir, err := testvectors.ModuleRoot()
+	if err != nil {
+		t.Fatalf("vaulttest: %v", err)
 	}
 	p := filepath.Join(dir, ".work", "bin", "vault")
 	if _, err := os.Stat(p); err != nil {

@@ -2,8 +2,6 @@ package ff1
 
 import (
 	"encoding/hex"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -49,37 +47,4 @@ func fromNumerals(x []uint16) string {
 		sb.WriteByte(alphabet36[d])
 	}
 	return sb.String()
-}
-
-// projectRoot walks up from the package directory to the one holding go.mod.
-func projectRoot(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("go.mod not found above the package directory")
-		}
-		dir = parent
-	}
-}
-
-// wycheproofDir returns ../shared/testvectors/wycheproof relative to the
-// project root, skipping the test when it is absent (failing under CI=true).
-func wycheproofDir(t testing.TB) string {
-	t.Helper()
-	dir := filepath.Join(projectRoot(t), "..", "shared", "testvectors", "wycheproof")
-	if _, err := os.Stat(dir); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("Wycheproof vectors %s missing under CI=true: %v", dir, err)
-		}
-		t.Skipf("SKIP: Wycheproof vectors %s not found; FF1 is checked against NIST samples only", dir)
-	}
-	return dir
 }

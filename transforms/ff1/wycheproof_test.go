@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+
+	"github.com/veilgw/veil/internal/testvectors"
 )
 
 // wycheproofFile is the fpe_list_test_schema.json layout: numerals are
@@ -49,7 +51,7 @@ func wycheNumerals(in []int) []uint16 {
 
 func TestWycheproof(t *testing.T) {
 	t.Parallel()
-	dir := wycheproofDir(t)
+	dir := testvectors.Dir(t, "wycheproof")
 	for _, radix := range []int{10, 26, 36, 62} {
 		t.Run(fmt.Sprintf("radix%d", radix), func(t *testing.T) {
 			t.Parallel()

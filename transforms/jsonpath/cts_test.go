@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"reflect"
 	"testing"
+
+	"github.com/veilgw/veil/internal/testvectors"
 )
 
 // ctsCase is one case of the RFC 9535 JSONPath Compliance Test Suite.
@@ -25,45 +27,9 @@ type ctsCase struct {
 // with the reason. It is empty: every case passes.
 var ctsKnownFailures = map[string]string{}
 
-// projectRoot walks up from the working directory to the directory holding
-// go.mod.
-func projectRoot(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i < 64; i++ {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			break
-		}
-		dir = parent
-	}
-	t.Fatal("go.mod not found above the package directory")
-	return ""
-}
-
-// vectorDir returns a shared test-vector folder, skipping the test when it
-// is absent (failing it when CI=true).
-func vectorDir(t testing.TB, name string) string {
-	t.Helper()
-	dir := filepath.Join(projectRoot(t), "..", "shared", "testvectors", name)
-	if _, err := os.Stat(dir); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("test vectors %s absent (required when CI=true): %v", dir, err)
-		}
-		t.Skipf("SKIPPED: test vectors %s absent: %v", dir, err)
-	}
-	return dir
-}
-
 func loadCTS(t testing.TB) []ctsCase {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join(vectorDir(t, "jsonpath-cts"), "cts.json"))
+	data, err := os.ReadFile(filepath.Join(testvectors.Dir(t, "jsonpath-cts"), "cts.json"))
 	if err != nil {
 		t.Fatal(err)
 	}

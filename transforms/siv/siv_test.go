@@ -10,36 +10,15 @@ import (
 	"testing"
 
 	"github.com/tink-crypto/tink-go/v2/daead/subtle"
-)
 
-func vectorsDir(t *testing.T) string {
-	t.Helper()
-	dir, _ := os.Getwd()
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("project root not found")
-		}
-		dir = parent
-	}
-	p := filepath.Join(dir, "..", "shared", "testvectors", "wycheproof")
-	if _, err := os.Stat(p); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("test vectors missing at %s", p)
-		}
-		t.Skipf("test vectors missing at %s", p)
-	}
-	return p
-}
+	"github.com/veilgw/veil/internal/testvectors"
+)
 
 // TestWycheproof holds the implementation to every Wycheproof
 // AES-SIV-CMAC vector, all key sizes.
 func TestWycheproof(t *testing.T) {
 	t.Parallel()
-	data, err := os.ReadFile(filepath.Join(vectorsDir(t), "aes_siv_cmac_test.json"))
+	data, err := os.ReadFile(filepath.Join(testvectors.Dir(t, "wycheproof"), "aes_siv_cmac_test.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
