@@ -1,13 +1,10 @@
 package audit
 
 import (
-	"bufio"
 	"bytes"
-	"compress/gzip"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path"
 	"sort"
@@ -229,10 +226,6 @@ type QueryStats struct {
 // without an error.
 var ErrStop = errors.New("audit query: stop")
 
-// maxLine is the longest line Query accepts; an event is far smaller, but
-// record_ids and tags make its size policy-dependent.
-const maxLine = 16 << 20
-
 // Query streams the audit events of files (in the order given, each read
 // from start to end; plain or gzip-compressed, told apart by the gzip magic
 // bytes, not the name) and calls fn with each event that f matches, in the
@@ -274,59 +267,43 @@ type lineProbe struct {
 }
 
 func queryFile(name string, f *Filter, st *QueryStats, fn func(*Record) error) error {
-	fh, err := os.Open(name)
-	if err != nil {
-		return fmt.Errorf("audit query: %w", err)
-	}
-	defer fh.Close()
-	br := bufio.NewReaderSize(fh, 64<<10)
-	var r io.Reader = br
-	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
-		zr, err := gzip.NewReader(br)
-		if err != nil {
-			return fmt.Errorf("audit query: %s: %w", name, err)
-		}
-		defer zr.Close()
-		r = zr
-	}
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 64<<10), maxLine)
-	n := 0
-	for sc.Scan() {
-		n++
+	var fnErr error // fn's own error goes back unwrapped (ErrStop)
+	err := readLines(name, func(n int, line []byte) error {
 		st.Lines++
-		line := sc.Bytes()
 		if len(bytes.TrimSpace(line)) == 0 {
-			continue
+			return nil
 		}
 		var p lineProbe
 		err := json.Unmarshal(line, &p)
 		switch {
 		case err == nil && (p.Checkpoint != nil || p.Segment != nil):
 			st.Skipped++
-			continue
+			return nil
 		case err != nil || p.RequestID == nil || p.Time.IsZero():
 			st.Malformed++
 			if len(st.MalformedAt) < maxMalformedPos {
 				st.MalformedAt = append(st.MalformedAt, LinePos{File: name, Line: n})
 			}
-			continue
+			return nil
 		}
 		st.Events++
 		rec := p.Record
 		rec.RequestID = *p.RequestID
 		if !f.Match(&rec) {
-			continue
+			return nil
 		}
 		st.Matched++
-		if err := fn(&rec); err != nil {
-			return err
-		}
+		fnErr = fn(&rec)
+		return fnErr
+	})
+	switch {
+	case err == nil:
+		return nil
+	case fnErr != nil:
+		return fnErr
+	default:
+		return fmt.Errorf("audit query: %w", err)
 	}
-	if err := sc.Err(); err != nil {
-		return fmt.Errorf("audit query: %s after line %d: %w", name, n, err)
-	}
-	return nil
 }
 
 // Transform categories of an AccessReport.

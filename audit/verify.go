@@ -1,15 +1,11 @@
 package audit
 
 import (
-	"bufio"
 	"bytes"
-	"compress/gzip"
 	"crypto/ed25519"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"io"
-	"os"
 	"sort"
 	"strconv"
 )
@@ -300,35 +296,16 @@ func parseSegment(line []byte) (id string, prev *cpRef, sig []byte, ok bool) {
 	return sg.Segment.ChainID, prev, sig, true
 }
 
-// scanLines calls fn for every non-blank line of a plain or gzip file.
+// scanLines calls fn for every non-blank line of a trail file.
 func scanLines(name string, fn func(n int, line []byte)) error {
-	f, err := os.Open(name)
+	err := readLines(name, func(n int, line []byte) error {
+		if len(bytes.TrimSpace(line)) > 0 {
+			fn(n, line)
+		}
+		return nil
+	})
 	if err != nil {
 		return fmt.Errorf("audit verify: %w", err)
-	}
-	defer f.Close()
-	br := bufio.NewReaderSize(f, 64<<10)
-	var r io.Reader = br
-	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
-		zr, err := gzip.NewReader(br)
-		if err != nil {
-			return fmt.Errorf("audit verify: %s: %w", name, err)
-		}
-		defer zr.Close()
-		r = zr
-	}
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 64<<10), 16<<20)
-	n := 0
-	for sc.Scan() {
-		n++
-		if len(bytes.TrimSpace(sc.Bytes())) == 0 {
-			continue
-		}
-		fn(n, sc.Bytes())
-	}
-	if err := sc.Err(); err != nil {
-		return fmt.Errorf("audit verify: %s: %w", name, err)
 	}
 	return nil
 }
