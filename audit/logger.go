@@ -293,9 +293,7 @@ func (l *Logger) Log(e *Event) error {
 		if o.witness {
 			continue
 		}
-		before := o.dropped.Load()
-		o.enqueue(l.line, reserved, nil)
-		if o.dropped.Load() != before {
+		if !o.enqueue(l.line, reserved, nil) {
 			lost = fmt.Errorf("%w: sink %s", ErrDropped, o.name)
 		}
 	}

@@ -128,8 +128,9 @@ func (o *output) reserveLocked() bool {
 }
 
 // enqueue appends a copy of line; o.mu must NOT be held. reserved says
-// the event holds a slot taken by reserve.
-func (o *output) enqueue(line []byte, reserved bool, cp *cpRef) {
+// the event holds a slot taken by reserve. It reports false when the
+// record was dropped (counted): no slot and no spool.
+func (o *output) enqueue(line []byte, reserved bool, cp *cpRef) bool {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if reserved && o.reserved > 0 {
@@ -137,7 +138,7 @@ func (o *output) enqueue(line []byte, reserved bool, cp *cpRef) {
 	}
 	if o.aborted {
 		o.dropped.Add(1)
-		return
+		return false
 	}
 	spooling := o.spool != nil && o.spool.count > 0
 	if !spooling && (reserved || o.queued()+o.reserved < o.size) {
@@ -150,17 +151,18 @@ func (o *output) enqueue(line []byte, reserved bool, cp *cpRef) {
 		*b = append((*b)[:0], line...)
 		o.q = append(o.q, qitem{buf: b, cp: cp})
 		o.signal()
-		return
+		return true
 	}
 	if o.spool != nil {
-		if err := o.spool.append(line); err == nil {
+		err := o.spool.append(line)
+		if err == nil {
 			o.signal()
-			return
-		} else {
-			o.log.Error("audit spool write failed; record dropped", zap.String("sink", o.name), zap.Error(err))
+			return true
 		}
+		o.log.Error("audit spool write failed; record dropped", zap.String("sink", o.name), zap.Error(err))
 	}
 	o.dropped.Add(1)
+	return false
 }
 
 // run is the delivery goroutine.

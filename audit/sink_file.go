@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"time"
@@ -114,8 +115,7 @@ func repairTornTail(path string) error {
 	if _, err := f.ReadAt(frag, end); err != nil && err != io.EOF {
 		return fmt.Errorf("audit file sink: %w", err)
 	}
-	dir, base := splitPath(path)
-	torn := dir + "." + base + ".torn-" + strconv.FormatInt(time.Now().UnixNano(), 10)
+	torn := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".torn-"+strconv.FormatInt(time.Now().UnixNano(), 10))
 	if err := os.WriteFile(torn, frag, 0o600); err != nil {
 		return fmt.Errorf("audit file sink: saving a torn last line: %w", err)
 	}
@@ -123,14 +123,6 @@ func repairTornTail(path string) error {
 		return fmt.Errorf("audit file sink: %w", err)
 	}
 	return f.Sync()
-}
-
-func splitPath(p string) (dir, base string) {
-	i := len(p) - 1
-	for i >= 0 && p[i] != '/' {
-		i--
-	}
-	return p[:i+1], p[i+1:]
 }
 
 func (s *fileSink) Write(lines [][]byte) error {
