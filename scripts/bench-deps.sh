@@ -34,12 +34,16 @@ if [ "${#missing[@]}" -gt 0 ]; then
 	fi
 fi
 
-if ! "$bin/opa" version 2>/dev/null | grep -q "^Version: ${opa_version#v}$"; then
+# Capture the output instead of piping into grep -q/head: with pipefail an
+# early-closing reader turns the writer's SIGPIPE into exit 141.
+opa_have="$("$bin/opa" version 2>/dev/null || true)"
+if [[ "$opa_have" != *"Version: ${opa_version#v}"* ]]; then
 	echo "bench-deps: building opa ${opa_version} into $bin (a few minutes the first time)"
 	# Outside the module so go.mod/go.sum stay untouched.
 	(cd /tmp && GOFLAGS=-mod=mod GOBIN="$bin" go install "github.com/open-policy-agent/opa@${opa_version}")
 fi
-"$bin/opa" version | head -1
+opa_have="$("$bin/opa" version)"
+echo "${opa_have%%$'\n'*}"
 
 echo "bench-deps: building veil and the fasthttp floor into $bin"
 go build -o "$bin/veil" ./cmd/veil
