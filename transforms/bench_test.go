@@ -166,3 +166,29 @@ func TestPerfRatios(t *testing.T) {
 	t.Logf("encoding/json / 4 rules = %.1fx (target >= 15); 16 rules / 1 rule = %.2fx (target <= 1.5)",
 		float64(best["json"])/float64(best["r4"]), float64(best["r16"])/float64(best["r1"]))
 }
+
+// BenchmarkRewriteMask4Page is the benchmark harness's mask4 scenario on
+// one 2.4 KB page: three masks, one redaction and the record ids.
+func BenchmarkRewriteMask4Page(b *testing.B) {
+	rules := []Rule{
+		r("$.customers[*].ssn", "mask", "keep_last", 4),
+		r("$.customers[*].email", "mask", "format", "email"),
+		r("$.customers[*].phone", "mask", "keep_last", 2),
+		r("$.customers[*].notes", "redact"),
+	}
+	p := compileTest(b, rules, Options{RecordIDs: "$.customers[*].id"})
+	doc := customers(10)
+	var res Result
+	out, err := p.Rewrite(nil, doc, &res)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(doc)))
+	b.ReportAllocs()
+	for b.Loop() {
+		out, err = p.Rewrite(out[:0], doc, &res)
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+}
