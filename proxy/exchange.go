@@ -70,6 +70,8 @@ type exchange struct {
 	failStatus int
 	failMsg    string
 
+	prune pruner // header pruning scratch
+
 	ev   audit.Event
 	comp completion
 }

@@ -12,58 +12,157 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
-// hopByHop are removed in both directions (RFC 9110 7.6.1), together with
-// every header the Connection header names. Transfer-Encoding and
-// Content-Length are framing that fasthttp sets itself.
-var hopByHop = []string{
-	"Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authenticate", "Proxy-Authorization",
-	"Te", "Trailer", "Transfer-Encoding", "Upgrade",
+// hdrClass sorts the header names the gateway removes; a message is pruned
+// of the classes that apply to it in one pass (pruneRequest, pruneResponse).
+type hdrClass uint16
+
+const (
+	// hdrHop: hop-by-hop headers, removed in both directions together with
+	// every header the Connection header names (RFC 9110 7.6.1).
+	// Transfer-Encoding and Content-Length are framing fasthttp sets itself.
+	hdrHop hdrClass = 1 << iota
+	// hdrConnection marks the Connection header itself (also hdrHop).
+	hdrConnection
+	// hdrOverride: method-override headers let a client smuggle another
+	// method past the policy; they never reach the upstream.
+	hdrOverride
+	// hdrForwarded: the forwarding headers, replaced when the peer is not a
+	// trusted proxy so that a client cannot forge them.
+	hdrForwarded
+	// hdrAuth: the Authorization header, removed when the route strips or
+	// injects credentials (the API-key header is matched by name).
+	hdrAuth
+	// hdrPartial: request headers that would let the upstream answer with a
+	// partial or encoded body, removed when the response is rewritten.
+	hdrPartial
+	// hdrRepresentation: response headers that describe the upstream's
+	// original bytes and are wrong (or could reveal the original) once the
+	// body is rewritten.
+	hdrRepresentation
+)
+
+// Canonical names of the headers the gateway sets (SetCanonical skips
+// the key normalisation).
+var (
+	hXForwardedFor   = []byte("X-Forwarded-For")
+	hXForwardedProto = []byte("X-Forwarded-Proto")
+	hXForwardedHost  = []byte("X-Forwarded-Host")
+	hXRequestID      = []byte("X-Request-Id")
+)
+
+// hdrClasses maps lower-case header names to their classes.
+var hdrClasses = map[string]hdrClass{
+	"connection":          hdrHop | hdrConnection,
+	"keep-alive":          hdrHop,
+	"proxy-connection":    hdrHop,
+	"proxy-authenticate":  hdrHop,
+	"proxy-authorization": hdrHop,
+	"te":                  hdrHop,
+	"trailer":             hdrHop,
+	"transfer-encoding":   hdrHop,
+	"upgrade":             hdrHop,
+
+	"x-http-method-override": hdrOverride,
+	"x-http-method":          hdrOverride,
+	"x-method-override":      hdrOverride,
+
+	"forwarded": hdrForwarded,
+
+	"authorization": hdrAuth,
+
+	"range":           hdrPartial,
+	"if-range":        hdrPartial,
+	"accept-encoding": hdrPartial,
+
+	"content-encoding": hdrRepresentation,
+	"etag":             hdrRepresentation,
+	"content-md5":      hdrRepresentation,
+	"digest":           hdrRepresentation,
+	"repr-digest":      hdrRepresentation,
+	"content-digest":   hdrRepresentation,
+	"content-range":    hdrRepresentation,
+	"accept-ranges":    hdrRepresentation,
+	"last-modified":    hdrRepresentation,
 }
 
-// methodOverride headers let a client smuggle another method past the
-// policy; they never reach the upstream.
-var methodOverride = []string{"X-Http-Method-Override", "X-Http-Method", "X-Method-Override"}
-
-// stripHopByHop removes hop-by-hop headers, including those Connection
-// lists, and the names in also, from h (request or response header). One pass over the headers
-// finds out whether there is anything to remove; most messages carry
-// none, and each Del costs a normalisation and a scan.
-func stripHopByHop(h interface {
-	Peek(string) []byte
-	Del(string)
-	VisitAll(func(key, value []byte))
-}, also ...string) {
-	present := false
-	h.VisitAll(func(k, _ []byte) {
-		if !present && (isOneOf(k, hopByHop) || isOneOf(k, also)) {
-			present = true
+// classOf returns the classes of header name k (any case).
+func classOf(k []byte) hdrClass {
+	var low [24]byte // longer than every name in hdrClasses
+	if len(k) > len(low) {
+		return 0
+	}
+	for i, c := range k {
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
 		}
-	})
-	if !present {
+		low[i] = c
+	}
+	return hdrClasses[string(low[:len(k)])]
+}
+
+// pruner collects, during one pass over a header, the names to delete, so
+// that only names actually present pay for a Del (each costs a key
+// normalisation and a scan of the header). Its buffer is reused.
+type pruner struct {
+	drop  hdrClass
+	extra string // one more name to delete (any case), or ""
+	names []byte // NUL-terminated names to delete
+}
+
+func (p *pruner) visit(k, v []byte) {
+	c := classOf(k)
+	if c&p.drop != 0 || (p.extra != "" && len(k) == len(p.extra) && bytes.EqualFold(k, []byte(p.extra))) {
+		p.names = append(append(p.names, k...), 0)
+	}
+	if c&hdrConnection == 0 {
 		return
 	}
-	if conn := h.Peek("Connection"); len(conn) > 0 {
-		for _, f := range bytes.Split(conn, []byte{','}) {
-			if name := bytes.TrimSpace(f); len(name) > 0 && !bytes.EqualFold(name, []byte("close")) && !bytes.EqualFold(name, []byte("keep-alive")) {
-				h.Del(string(name))
-			}
+	for len(v) > 0 {
+		f := v
+		if i := bytes.IndexByte(v, ','); i >= 0 {
+			f, v = v[:i], v[i+1:]
+		} else {
+			v = nil
 		}
-	}
-	for _, k := range hopByHop {
-		h.Del(k)
-	}
-	for _, k := range also {
-		h.Del(k)
+		name := bytes.TrimSpace(f)
+		if len(name) > 0 && !bytes.EqualFold(name, []byte("close")) && !bytes.EqualFold(name, []byte("keep-alive")) {
+			p.names = append(append(p.names, name...), 0)
+		}
 	}
 }
 
-func isOneOf(k []byte, names []string) bool {
-	for _, h := range names {
-		if len(k) == len(h) && bytes.EqualFold(k, []byte(h)) {
-			return true
-		}
+// nextName pops the first collected name.
+func nextName(rest []byte) (name, tail []byte) {
+	i := bytes.IndexByte(rest, 0)
+	return rest[:i], rest[i+1:]
+}
+
+// pruneRequest deletes from h the headers of the classes in drop, the
+// header named extra (if not empty), and hop-by-hop headers a Connection
+// header names.
+func (p *pruner) pruneRequest(h *fasthttp.RequestHeader, drop hdrClass, extra string) {
+	p.drop, p.extra, p.names = drop, extra, p.names[:0]
+	for k, v := range h.All() {
+		p.visit(k, v)
 	}
-	return false
+	for rest := p.names; len(rest) > 0; {
+		var name []byte
+		name, rest = nextName(rest)
+		h.DelBytes(name)
+	}
+}
+
+// pruneResponse is pruneRequest for a response header.
+func (p *pruner) pruneResponse(h *fasthttp.ResponseHeader, drop hdrClass) {
+	p.drop, p.extra, p.names = drop, "", p.names[:0]
+	for k, v := range h.All() {
+		p.visit(k, v)
+	}
+	for rest := p.names; len(rest) > 0; {
+		var name []byte
+		name, rest = nextName(rest)
+		h.DelBytes(name)
+	}
 }
 
 // trustedNets holds the parsed trusted_proxies.

@@ -564,7 +564,21 @@ func (g *Gateway) forward(x *exchange) errCode {
 	defer fasthttp.ReleaseRequest(req)
 	src := &x.ctx.Request.Header
 	src.CopyTo(&req.Header)
-	stripHopByHop(&req.Header, methodOverride...)
+	// One pass removes what must not reach the upstream; the headers set
+	// below replace any value the client sent.
+	drop, extra := hdrHop|hdrOverride, ""
+	if !x.peerTrusted {
+		drop |= hdrForwarded
+	}
+	if r.auth == "strip" || r.auth == "inject" {
+		drop |= hdrAuth
+		extra = g.apiKeyHeader
+	}
+	if x.respProg != nil {
+		// The response must come back whole and decodable.
+		drop |= hdrPartial
+	}
+	x.prune.pruneRequest(&req.Header, drop, extra)
 	x.scratch = append(x.scratch[:0], x.upPath...)
 	if len(x.rawQuery) > 0 {
 		x.scratch = append(x.scratch, '?')
@@ -578,39 +592,26 @@ func (g *Gateway) forward(x *exchange) errCode {
 	peer := x.peer
 	if x.peerTrusted {
 		if prev := src.Peek("X-Forwarded-For"); len(prev) > 0 {
-			req.Header.Set("X-Forwarded-For", string(prev)+", "+peer)
+			x.scratch = append(append(append(x.scratch[:0], prev...), ", "...), peer...)
+			req.Header.SetCanonical(hXForwardedFor, x.scratch)
 		} else {
-			req.Header.Set("X-Forwarded-For", peer)
+			req.Header.SetCanonical(hXForwardedFor, []byte(peer))
+		}
+		if len(req.Header.Peek("X-Forwarded-Proto")) == 0 {
+			req.Header.SetCanonical(hXForwardedProto, []byte("http"))
 		}
 	} else {
-		req.Header.Set("X-Forwarded-For", peer)
-		req.Header.Del("Forwarded")
+		req.Header.SetCanonical(hXForwardedFor, []byte(peer))
 		if x.ctx.IsTLS() {
-			req.Header.Set("X-Forwarded-Proto", "https")
+			req.Header.SetCanonical(hXForwardedProto, []byte("https"))
 		} else {
-			req.Header.Set("X-Forwarded-Proto", "http")
+			req.Header.SetCanonical(hXForwardedProto, []byte("http"))
 		}
-		req.Header.SetBytesV("X-Forwarded-Host", src.Host())
+		req.Header.SetCanonical(hXForwardedHost, src.Host())
 	}
-	if len(req.Header.Peek("X-Forwarded-Proto")) == 0 {
-		req.Header.Set("X-Forwarded-Proto", "http")
-	}
-	req.Header.SetBytesV("X-Request-Id", x.reqID)
-
-	switch r.auth {
-	case "strip":
-		req.Header.Del("Authorization")
-		req.Header.Del(g.apiKeyHeader)
-	case "inject":
-		req.Header.Del("Authorization")
-		req.Header.Del(g.apiKeyHeader)
+	req.Header.SetCanonical(hXRequestID, x.reqID)
+	if r.auth == "inject" {
 		req.Header.Set(r.injectHeader, r.injectValue)
-	}
-	if x.respProg != nil {
-		// The response must come back whole and decodable.
-		req.Header.Del("Range")
-		req.Header.Del("If-Range")
-		req.Header.Del("Accept-Encoding")
 	}
 
 	// Body: rewritten, read, or streamed straight through.
@@ -778,14 +779,13 @@ func (g *Gateway) respond(x *exchange) {
 	}
 	up := x.upResp
 	up.Header.CopyTo(&resp.Header)
-	stripHopByHop(&resp.Header)
-	resp.Header.SetBytesV("X-Request-Id", x.reqID)
+	drop := hdrHop
+	if x.outBodySet && x.respRules {
+		drop |= hdrRepresentation
+	}
+	x.prune.pruneResponse(&resp.Header, drop)
+	resp.Header.SetCanonical(hXRequestID, x.reqID)
 	if x.outBodySet {
-		if x.respRules {
-			for _, k := range transformedDrop {
-				resp.Header.Del(k)
-			}
-		}
 		x.closeUpstream()
 		x.setCompletion(bytes.NewReader(x.outBody), len(x.outBody))
 		return
@@ -798,11 +798,6 @@ func (g *Gateway) respond(x *exchange) {
 	x.closeUpstream()
 	x.setCompletion(bytes.NewReader(x.out), len(x.out))
 }
-
-// transformedDrop are response headers that describe the upstream's
-// original bytes and are wrong (or could reveal the original) once the
-// body is rewritten.
-var transformedDrop = []string{"Content-Encoding", "Etag", "Content-Md5", "Digest", "Repr-Digest", "Content-Digest", "Content-Range", "Accept-Ranges", "Last-Modified"}
 
 // finish runs when the response has been sent: it writes the audit event,
 // records metrics and releases the exchange.
