@@ -60,7 +60,6 @@ type exchange struct {
 	respRes   transforms.Result
 
 	upResp     *fasthttp.Response
-	respRaw    []byte
 	respDec    []byte
 	outBody    []byte
 	outBodySet bool
@@ -98,7 +97,7 @@ func (g *Gateway) releaseExchange(x *exchange) {
 	*x = exchange{
 		reqID: x.reqID[:0], path: x.path[:0], rawQuery: x.rawQuery[:0], upPath: x.upPath[:0], scratch: x.scratch[:0],
 		bodyRaw: shrink(x.bodyRaw), bodyDec: shrink(x.bodyDec), upBody: shrink(x.upBody),
-		respRaw: shrink(x.respRaw), respDec: shrink(x.respDec), outBody: shrink(x.outBody), out: shrink(x.out),
+		respDec: shrink(x.respDec), outBody: shrink(x.outBody), out: shrink(x.out),
 		input:    policy.Input{Segments: x.input.Segments[:0], Query: x.input.Query[:0], Headers: x.input.Headers[:0]},
 		reqRes:   transforms.Result{Rules: x.reqRes.Rules[:0], RecordIDs: x.reqRes.RecordIDs[:0]},
 		queryRes: transforms.Result{Rules: x.queryRes.Rules[:0]},

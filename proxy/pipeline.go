@@ -641,6 +641,9 @@ func (g *Gateway) forward(x *exchange) errCode {
 	}
 
 	resp := fasthttp.AcquireResponse()
+	// A body that is rewritten is read whole by the client (no per-request
+	// stream plumbing); anything else streams through.
+	resp.StreamBody = x.respProg == nil
 	var tried *upstream
 	for attempt := 0; ; attempt++ {
 		up := r.pool.pick(tried)
@@ -691,30 +694,16 @@ func (g *Gateway) transformResponse(x *exchange) errCode {
 		return errNone
 	}
 	limit := g.cfg.Limits.MaxBodyBytes
-	var raw []byte
-	var err error
-	if s := resp.BodyStream(); s != nil {
-		raw, err = readLimited(x.respRaw[:0], s, limit)
-	} else {
-		raw = append(x.respRaw[:0], resp.Body()...)
-		if len(raw) > limit {
-			err = errTooLarge
-		}
-	}
-	x.respRaw = raw
-	_ = resp.CloseBodyStream() // the connection returns to the pool; headers stay for respond
-	switch {
-	case errors.Is(err, errTooLarge):
-		return errUpstreamTooLarge
-	case err != nil:
-		return errUpstreamUnavailable
-	}
+	// forward had the client read the body whole (bounded by the limit);
+	// it stays in resp until respond releases it.
+	raw := resp.Body()
 	if len(raw) == 0 {
 		x.outBody, x.outBodySet = x.outBody[:0], true
 		return errNone
 	}
 	body := raw
 	if enc := parseEncoding(resp.Header.Peek("Content-Encoding")); enc != encIdentity {
+		var err error
 		x.respDec, err = decodeBody(x.respDec[:0], raw, enc, limit)
 		switch {
 		case errors.Is(err, errTooLarge):

@@ -52,7 +52,10 @@ func newPool(rc RouteConfig, lim Limits) (*pool, error) {
 			},
 			MaxIdleConnDuration:           60 * time.Second,
 			MaxIdemponentCallAttempts:     1,
-			StreamResponseBody:            true,
+			// forward streams a response it passes through
+			// (Response.StreamBody) and has fasthttp buffer one it
+			// rewrites, bounded by the body limit.
+			MaxResponseBodySize:           lim.MaxBodyBytes,
 			DisablePathNormalizing:        true,
 			DisableHeaderNamesNormalizing: true,
 			NoDefaultUserAgentHeader:      true,
@@ -103,6 +106,8 @@ func (p *pool) pick(exclude *upstream) *upstream {
 func classifyUpstreamErr(err error) (code errCode, notSent bool) {
 	var ne net.Error
 	switch {
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
+		return errUpstreamTooLarge, false
 	case errors.Is(err, fasthttp.ErrTimeout), errors.Is(err, fasthttp.ErrDialTimeout):
 		return errUpstreamTimeout, errors.Is(err, fasthttp.ErrDialTimeout)
 	case errors.Is(err, fasthttp.ErrNoFreeConns), errors.Is(err, fasthttp.ErrConnPoolStrategyNotImpl):

@@ -30,6 +30,33 @@ func skipWS(s []byte, i int) int {
 	return i
 }
 
+// specialBytes flags (bit 7 of the byte) the bytes of the little-endian
+// word x that end a run of ordinary string bytes: '"', '\\', control
+// characters and non-ASCII bytes. The lowest flagged byte is exactly the
+// first special one (borrows only propagate upwards from a special byte);
+// higher flags may be spurious.
+func specialBytes(x uint64) uint64 {
+	return ((x - swarLo*0x20) | ((x ^ swarLo*'"') - swarLo) | ((x ^ swarLo*'\\') - swarLo) | x) & swarHi
+}
+
+// shortString is the inlinable fast path of scanString for a string
+// whose content is at most 7 ordinary bytes (most member names and many
+// values): it returns the end of the string at s[i] == '"' when its
+// closing quote is the first special byte of the word after the opening
+// quote (then the string is valid and holds no escape), else -1 (the
+// caller falls back to scanString).
+func shortString(s []byte, i int) int {
+	if i+9 > len(s) {
+		return -1
+	}
+	x := binary.LittleEndian.Uint64(s[i+1:])
+	n := bits.TrailingZeros64(specialBytes(x)) // 8k+7 for the first special byte k, 64 if none
+	if n == 64 || byte(x>>(n&^7)) != '"' {
+		return -1
+	}
+	return i + 2 + n>>3
+}
+
 // scanString scans the string starting at s[i] == '"'. It returns the
 // position after the closing quote and whether the string holds escapes,
 // or -1 if the string is invalid (control character, bad escape, lone
@@ -38,13 +65,16 @@ func scanString(s []byte, i int) (end int, escaped bool) {
 	i++ // opening quote
 	for {
 		// Skip runs of ordinary ASCII bytes eight at a time.
-		// The lowest flagged byte of a word is exactly the first special
-		// one (borrows only propagate upwards from a special byte).
 		for i+8 <= len(s) {
 			x := binary.LittleEndian.Uint64(s[i:])
-			t := ((x - swarLo*0x20) | ((x ^ swarLo*'"') - swarLo) | ((x ^ swarLo*'\\') - swarLo) | x) & swarHi
-			if t != 0 {
-				i += bits.TrailingZeros64(t) >> 3
+			if t := specialBytes(x); t != 0 {
+				n := bits.TrailingZeros64(t) // 8k+7 for the first special byte k
+				i += n >> 3
+				// The usual stop, the closing quote, is read from x rather
+				// than reloaded from s[i] (a shorter dependency chain).
+				if byte(x>>(n&^7)) == '"' {
+					return i + 1, escaped
+				}
 				break
 			}
 			i += 8
