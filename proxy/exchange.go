@@ -94,6 +94,8 @@ func remoteIP(ctx *fasthttp.RequestCtx) net.IP {
 }
 
 func (g *Gateway) releaseExchange(x *exchange) {
+	ev, names := x.ev, x.prune.names[:0]
+	ev.Reset()
 	*x = exchange{
 		reqID: x.reqID[:0], path: x.path[:0], rawQuery: x.rawQuery[:0], upPath: x.upPath[:0], scratch: x.scratch[:0],
 		bodyRaw: shrink(x.bodyRaw), bodyDec: shrink(x.bodyDec), upBody: shrink(x.upBody),
@@ -102,8 +104,9 @@ func (g *Gateway) releaseExchange(x *exchange) {
 		reqRes:   transforms.Result{Rules: x.reqRes.Rules[:0], RecordIDs: x.reqRes.RecordIDs[:0]},
 		queryRes: transforms.Result{Rules: x.queryRes.Rules[:0]},
 		respRes:  transforms.Result{Rules: x.respRes.Rules[:0], RecordIDs: x.respRes.RecordIDs[:0]},
+		ev:       ev,
+		prune:    pruner{names: names},
 	}
-	x.ev.Reset()
 	exchangePool.Put(x)
 }
 

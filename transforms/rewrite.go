@@ -351,9 +351,11 @@ func (rw *rewriter) object(i int, st *dstate, inh int32, depth int) (int, error)
 			return 0, errAt(-1, i)
 		}
 		ks := i
-		ke, esc := scanString(s, i)
+		ke, esc := shortString(s, i), false
 		if ke < 0 {
-			return 0, errAt(-1, i)
+			if ke, esc = scanString(s, i); ke < 0 {
+				return 0, errAt(-1, i)
+			}
 		}
 		j := skipWS(s, ke)
 		if j >= len(s) || s[j] != ':' {
@@ -395,9 +397,15 @@ func (rw *rewriter) object(i int, st *dstate, inh int32, depth int) (int, error)
 				rw.dropComma(comma)
 			}
 			wrote = true
-			var err error
-			if end, err = rw.unselected(vs, vend, cst, depth); err != nil {
-				return 0, err
+			// Short strings are scanned inline (without calls).
+			if end = -1; vend < 0 && s[vs] == '"' && !cst.live {
+				end = shortString(s, vs)
+			}
+			if end < 0 {
+				var err error
+				if end, err = rw.unselected(vs, vend, cst, depth); err != nil {
+					return 0, err
+				}
 			}
 		} else {
 			d, err := rw.decide(vs, cst, inh, depth+1, vend)
@@ -523,9 +531,15 @@ func (rw *rewriter) array(i int, st *dstate, inh int32, depth int) (int, error) 
 				rw.dropComma(comma)
 			}
 			wrote = true
-			var err error
-			if end, err = rw.unselected(vs, vend, cst, depth); err != nil {
-				return 0, err
+			// Short strings are scanned inline (without calls).
+			if end = -1; vend < 0 && s[vs] == '"' && !cst.live {
+				end = shortString(s, vs)
+			}
+			if end < 0 {
+				var err error
+				if end, err = rw.unselected(vs, vend, cst, depth); err != nil {
+					return 0, err
+				}
 			}
 		} else {
 			d, err := rw.decide(vs, cst, inh, depth+1, vend)

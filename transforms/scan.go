@@ -50,8 +50,10 @@ func shortString(s []byte, i int) int {
 		return -1
 	}
 	x := binary.LittleEndian.Uint64(s[i+1:])
-	n := bits.TrailingZeros64(specialBytes(x)) // 8k+7 for the first special byte k, 64 if none
-	if n == 64 || byte(x>>(n&^7)) != '"' {
+	// n is 8k+7 for the first special byte k; 64 if there is none, and
+	// then x>>64 is 0 (Go shifts), which is not a quote.
+	n := bits.TrailingZeros64(specialBytes(x))
+	if byte(x>>(n&^7)) != '"' {
 		return -1
 	}
 	return i + 2 + n>>3
