@@ -85,19 +85,32 @@ var hdrClasses = map[string]hdrClass{
 	"last-modified":    hdrRepresentation,
 }
 
+// hdrByLen indexes hdrClasses by name length: classOf compares a name
+// only with the few of its length (no hashing on the per-header path).
+var hdrByLen = func() (t [24][]hdrName) {
+	for name, c := range hdrClasses {
+		t[len(name)] = append(t[len(name)], hdrName{name, c})
+	}
+	return t
+}()
+
+type hdrName struct {
+	lower string
+	class hdrClass
+}
+
 // classOf returns the classes of header name k (any case).
 func classOf(k []byte) hdrClass {
-	var low [24]byte // longer than every name in hdrClasses
-	if len(k) > len(low) {
+	if len(k) >= len(hdrByLen) || len(k) == 0 {
 		return 0
 	}
-	for i, c := range k {
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
+	first := k[0] | 0x20 // ASCII lower case for letters
+	for _, e := range hdrByLen[len(k)] {
+		if e.lower[0] == first && bytes.EqualFold(k, []byte(e.lower)) {
+			return e.class
 		}
-		low[i] = c
 	}
-	return hdrClasses[string(low[:len(k)])]
+	return 0
 }
 
 // pruner collects, during one pass over a header, the names to delete, so
