@@ -50,8 +50,8 @@ func newPool(rc RouteConfig, lim Limits) (*pool, error) {
 				}
 				return &idleConn{Conn: c, readIdle: lim.UpstreamTimeout, writeIdle: lim.UpstreamTimeout}, nil
 			},
-			MaxIdleConnDuration:           60 * time.Second,
-			MaxIdemponentCallAttempts:     1,
+			MaxIdleConnDuration:       60 * time.Second,
+			MaxIdemponentCallAttempts: 1,
 			// forward streams a response it passes through
 			// (Response.StreamBody) and has fasthttp buffer one it
 			// rewrites, bounded by the body limit.
