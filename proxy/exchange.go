@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"io"
 	"net"
 	"sync"
@@ -69,7 +70,8 @@ type exchange struct {
 	failStatus int
 	failMsg    string
 
-	prune pruner // header pruning scratch
+	prune      pruner       // header pruning scratch
+	bodyReader bytes.Reader // the response body, when held in memory
 
 	ev   audit.Event
 	comp completion
@@ -81,7 +83,7 @@ func (g *Gateway) acquireExchange(ctx *fasthttp.RequestCtx) *exchange {
 	g.inflight.Add(1)
 	x := exchangePool.Get().(*exchange)
 	x.g, x.ctx, x.start = g, ctx, time.Now()
-	x.clientIP, x.peer, x.peerTrusted = g.trusted.clientIP(remoteIP(ctx), ctx.Request.Header.Peek("X-Forwarded-For"))
+	x.clientIP, x.peer, x.peerTrusted = g.trusted.clientIP(remoteIP(ctx), ctx.Request.Header.Peek("X-Forwarded-For"), &g.peerNames)
 	x.ev.ClientIP = x.clientIP
 	return x
 }
@@ -134,6 +136,12 @@ func (x *exchange) closeUpstream() {
 		fasthttp.ReleaseResponse(x.upResp)
 		x.upResp = nil
 	}
+}
+
+// setCompletionBytes is setCompletion for a body held in memory.
+func (x *exchange) setCompletionBytes(b []byte) {
+	x.bodyReader.Reset(b)
+	x.setCompletion(&x.bodyReader, len(b))
 }
 
 // setCompletion makes r the response body; fasthttp closes it after

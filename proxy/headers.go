@@ -205,14 +205,14 @@ func (t trustedNets) contains(a netip.Addr) bool {
 // trusted proxy, in which case X-Forwarded-For is walked from the right
 // and the first untrusted address wins. It also reports whether the peer
 // is trusted (its X-Forwarded-* headers are then extended, not replaced).
-func (t trustedNets) clientIP(peer net.IP, xff []byte) (client, peerStr string, trusted bool) {
+func (t trustedNets) clientIP(peer net.IP, xff []byte, names *peerNames) (client, peerStr string, trusted bool) {
 	pa, ok := netip.AddrFromSlice(peer)
 	if !ok {
 		s := peer.String()
 		return s, s, false
 	}
 	pa = pa.Unmap()
-	peerStr = pa.String()
+	peerStr = names.text(pa)
 	if len(t) == 0 || !t.contains(pa) {
 		return peerStr, peerStr, false
 	}
@@ -234,6 +234,25 @@ func (t trustedNets) clientIP(peer net.IP, xff []byte) (client, peerStr string, 
 		}
 	}
 	return ca.String(), peerStr, true
+}
+
+// peerNames caches the text of the last peer address: a gateway sees few
+// distinct peers (load balancers, sidecars, keep-alive clients), and
+// formatting one allocates on every request.
+type peerNames struct{ last atomic.Pointer[peerName] }
+
+type peerName struct {
+	addr netip.Addr
+	text string
+}
+
+func (c *peerNames) text(a netip.Addr) string {
+	if p := c.last.Load(); p != nil && p.addr == a {
+		return p.text
+	}
+	s := a.String()
+	c.last.Store(&peerName{a, s})
+	return s
 }
 
 // Request ids: a random per-process prefix and a counter: unique, cheap.

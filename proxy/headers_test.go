@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bufio"
+	"net/netip"
 	"sort"
 	"strings"
 	"testing"
@@ -81,3 +82,12 @@ func TestClassOf(t *testing.T) {
 }
 
 func bufioReader(s string) *bufio.Reader { return bufio.NewReader(strings.NewReader(s)) }
+
+func TestPeerNames(t *testing.T) {
+	var c peerNames
+	for _, s := range []string{"127.0.0.1", "127.0.0.1", "::1", "10.0.0.2", "127.0.0.1", "::1"} {
+		if got := c.text(netip.MustParseAddr(s)); got != s {
+			t.Fatalf("text(%s) = %s", s, got)
+		}
+	}
+}

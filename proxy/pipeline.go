@@ -763,7 +763,7 @@ func (g *Gateway) respond(x *exchange) {
 			x.ev.Allowed = false
 		}
 		resp.Header.SetBytesV("X-Request-Id", x.reqID)
-		x.setCompletion(bytes.NewReader(x.out), len(x.out))
+		x.setCompletionBytes(x.out)
 		return
 	}
 	up := x.upResp
@@ -776,7 +776,7 @@ func (g *Gateway) respond(x *exchange) {
 	resp.Header.SetCanonical(hXRequestID, x.reqID)
 	if x.outBodySet {
 		x.closeUpstream()
-		x.setCompletion(bytes.NewReader(x.outBody), len(x.outBody))
+		x.setCompletionBytes(x.outBody)
 		return
 	}
 	if s := up.BodyStream(); s != nil {
@@ -785,7 +785,7 @@ func (g *Gateway) respond(x *exchange) {
 	}
 	x.out = append(x.out[:0], up.Body()...)
 	x.closeUpstream()
-	x.setCompletion(bytes.NewReader(x.out), len(x.out))
+	x.setCompletionBytes(x.out)
 }
 
 // finish runs when the response has been sent: it writes the audit event,

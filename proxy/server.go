@@ -62,6 +62,7 @@ type Gateway struct {
 	programs     *transforms.Cache
 	routes       []*route
 	trusted      trustedNets
+	peerNames    peerNames
 	apiKeyHeader string
 	metrics      *metrics
 	server       *fasthttp.Server
