@@ -73,7 +73,7 @@ func (a *maskAction) apply(rw *rewriter, dst, raw []byte) ([]byte, bool, error) 
 	switch raw[0] {
 	case '"':
 		if !rw.litEsc && a.plainChar != 0 && a.ignore == "" {
-			if out, ok := a.appendPlain(dst, raw); ok {
+			if out, ok := a.appendPlain(dst, raw, rw.litASCII); ok {
 				return out, true, nil
 			}
 		}
@@ -108,9 +108,10 @@ func (a *maskAction) apply(rw *rewriter, dst, raw []byte) ([]byte, bool, error) 
 // the common configuration: when lit's content is ASCII (one byte per
 // character), the result is lit itself with one span of bytes overwritten
 // by the mask character, built with one copy and one fill. ok is false
-// when the content is not ASCII (the general path handles it).
-func (a *maskAction) appendPlain(dst, lit []byte) (out []byte, ok bool) {
-	if !isASCII(lit) {
+// when the content is not ASCII (the general path handles it). ascii:
+// the caller knows lit is ASCII (rewriter.litASCII), else it is checked.
+func (a *maskAction) appendPlain(dst, lit []byte, ascii bool) (out []byte, ok bool) {
+	if !ascii && !isASCII(lit) {
 		return dst, false
 	}
 	// part is what the keep counts apply to: the content, or with format

@@ -38,6 +38,10 @@ type rewriter struct {
 	// decide just before action.apply, so actions need not search for a
 	// backslash again.
 	litEsc bool
+	// litASCII reports that the value is a string literal known to hold
+	// only ASCII bytes (false: not a string, or not known); set with
+	// litEsc.
+	litASCII bool
 
 	// track maintains the normalized path of the current node and
 	// collects the paths of nodes the record id query selects instead of
@@ -231,15 +235,18 @@ func (rw *rewriter) decide(i int, st *dstate, inh int32, depth, end int) (decisi
 		return d, nil
 	}
 	// A string is scanned here rather than through skip, keeping whether
-	// it holds escapes for the action (see rewriter.litEsc).
-	rw.litEsc = false
+	// it holds escapes and non-ASCII bytes for the action (see
+	// rewriter.litEsc and litASCII).
+	rw.litEsc, rw.litASCII = false, false
 	switch {
 	case d.end >= 0:
 		rw.litEsc = c == '"' && bytes.IndexByte(rw.src[i:d.end], '\\') >= 0
 	case c == '"':
-		if d.end, rw.litEsc = scanString(rw.src, i); d.end < 0 {
+		var flags uint8
+		if d.end, flags = scanStringFlags(rw.src, i); d.end < 0 {
 			return d, errAt(-1, i)
 		}
+		rw.litEsc, rw.litASCII = flags&strEscaped != 0, flags&strNonASCII == 0
 	default:
 		if d.end, err = rw.skip(i, depth); err != nil {
 			return d, err
@@ -351,11 +358,9 @@ func (rw *rewriter) object(i int, st *dstate, inh int32, depth int) (int, error)
 			return 0, errAt(-1, i)
 		}
 		ks := i
-		ke, esc := shortString(s, i), false
+		ke, esc := scanString(s, i)
 		if ke < 0 {
-			if ke, esc = scanString(s, i); ke < 0 {
-				return 0, errAt(-1, i)
-			}
+			return 0, errAt(-1, i)
 		}
 		j := skipWS(s, ke)
 		if j >= len(s) || s[j] != ':' {
@@ -397,11 +402,13 @@ func (rw *rewriter) object(i int, st *dstate, inh int32, depth int) (int, error)
 				rw.dropComma(comma)
 			}
 			wrote = true
-			// Short strings are scanned inline (without calls).
-			if end = -1; vend < 0 && s[vs] == '"' && !cst.live {
-				end = shortString(s, vs)
-			}
-			if end < 0 {
+			if vend < 0 && !cst.live && s[vs] == '"' {
+				// The commonest case, an unselected string, without
+				// the call to unselected.
+				if end, _ = scanString(s, vs); end < 0 {
+					return 0, errAt(-1, vs)
+				}
+			} else {
 				var err error
 				if end, err = rw.unselected(vs, vend, cst, depth); err != nil {
 					return 0, err
@@ -531,11 +538,13 @@ func (rw *rewriter) array(i int, st *dstate, inh int32, depth int) (int, error) 
 				rw.dropComma(comma)
 			}
 			wrote = true
-			// Short strings are scanned inline (without calls).
-			if end = -1; vend < 0 && s[vs] == '"' && !cst.live {
-				end = shortString(s, vs)
-			}
-			if end < 0 {
+			if vend < 0 && !cst.live && s[vs] == '"' {
+				// The commonest case, an unselected string, without
+				// the call to unselected.
+				if end, _ = scanString(s, vs); end < 0 {
+					return 0, errAt(-1, vs)
+				}
+			} else {
 				var err error
 				if end, err = rw.unselected(vs, vend, cst, depth); err != nil {
 					return 0, err

@@ -39,31 +39,24 @@ func specialBytes(x uint64) uint64 {
 	return ((x - swarLo*0x20) | ((x ^ swarLo*'"') - swarLo) | ((x ^ swarLo*'\\') - swarLo) | x) & swarHi
 }
 
-// shortString is the inlinable fast path of scanString for a string
-// whose content is at most 7 ordinary bytes (most member names and many
-// values): it returns the end of the string at s[i] == '"' when its
-// closing quote is the first special byte of the word after the opening
-// quote (then the string is valid and holds no escape), else -1 (the
-// caller falls back to scanString).
-func shortString(s []byte, i int) int {
-	if i+9 > len(s) {
-		return -1
-	}
-	x := binary.LittleEndian.Uint64(s[i+1:])
-	// n is 8k+7 for the first special byte k; 64 if there is none, and
-	// then x>>64 is 0 (Go shifts), which is not a quote.
-	n := bits.TrailingZeros64(specialBytes(x))
-	if byte(x>>(n&^7)) != '"' {
-		return -1
-	}
-	return i + 2 + n>>3
-}
-
 // scanString scans the string starting at s[i] == '"'. It returns the
 // position after the closing quote and whether the string holds escapes,
 // or -1 if the string is invalid (control character, bad escape, lone
 // surrogate, invalid UTF-8, unterminated).
 func scanString(s []byte, i int) (end int, escaped bool) {
+	end, flags := scanStringFlags(s, i)
+	return end, flags&strEscaped != 0
+}
+
+// Flags of scanStringFlags.
+const (
+	strEscaped  = 1 << iota // the string holds escapes
+	strNonASCII             // the string holds non-ASCII bytes (literally)
+)
+
+// scanStringFlags is scanString reporting also whether the string holds
+// non-ASCII bytes (found for free: the word scan stops at them).
+func scanStringFlags(s []byte, i int) (end int, flags uint8) {
 	i++ // opening quote
 	for {
 		// Skip runs of ordinary ASCII bytes eight at a time.
@@ -75,34 +68,35 @@ func scanString(s []byte, i int) (end int, escaped bool) {
 				// The usual stop, the closing quote, is read from x rather
 				// than reloaded from s[i] (a shorter dependency chain).
 				if byte(x>>(n&^7)) == '"' {
-					return i + 1, escaped
+					return i + 1, flags
 				}
 				break
 			}
 			i += 8
 		}
 		if i >= len(s) {
-			return -1, false
+			return -1, 0
 		}
 		c := s[i]
 		switch {
 		case c == '"':
-			return i + 1, escaped
+			return i + 1, flags
 		case c == '\\':
-			escaped = true
+			flags |= strEscaped
 			n := scanEscape(s, i)
 			if n < 0 {
-				return -1, false
+				return -1, 0
 			}
 			i = n
 		case c < 0x20:
-			return -1, false
+			return -1, 0
 		case c < 0x80:
 			i++
 		default:
+			flags |= strNonASCII
 			r, size := utf8.DecodeRune(s[i:])
 			if r == utf8.RuneError && size <= 1 {
-				return -1, false
+				return -1, 0
 			}
 			i += size
 		}
