@@ -49,6 +49,12 @@ type rewriter struct {
 	track    bool
 	path     []byte
 	selected []string
+
+	// ids holds the collected record ids back to back, idEnds where each
+	// ends: Rewrite turns them into Result.RecordIDs with one string
+	// allocation for all of them.
+	ids    []byte
+	idEnds []int
 }
 
 type decisionKind uint8
@@ -89,7 +95,7 @@ func errAt(code, pos int) error {
 // When several rules select a node the most protective action wins (see
 // Precedence). res may be nil. dst must not overlap src. The Program may
 // be used by many goroutines at once; Rewrite allocates nothing in the
-// steady state except the strings of Result.RecordIDs (and the batches of
+// steady state except one string holding Result.RecordIDs (and the batches of
 // transit calls, when a transit rule selects something).
 func (p *Program) Rewrite(dst, src []byte, res *Result) ([]byte, error) {
 	rw := p.pool.Get().(*rewriter)
@@ -104,13 +110,20 @@ func (p *Program) Rewrite(dst, src []byte, res *Result) ([]byte, error) {
 		rw.macs[i].resolved = false
 	}
 	rw.transit, rw.tbuf = rw.transit[:0], rw.tbuf[:0]
+	rw.ids, rw.idEnds = rw.ids[:0], rw.idEnds[:0]
 	out, err := rw.run()
+	if err == nil && len(rw.idEnds) > 0 {
+		rw.flushIDs()
+	}
 	if err == nil && len(rw.transit) > 0 {
 		out, err = rw.finishTransit(out, start)
 	}
 	rw.src, rw.dst, rw.res, rw.ectx = nil, nil, nil, nil
 	if cap(rw.repl) > 64<<10 {
 		rw.repl = nil
+	}
+	if cap(rw.ids) > 64<<10 {
+		rw.ids = nil
 	}
 	if len(rw.transit) > 0 {
 		rw.releaseTransit()
@@ -319,11 +332,22 @@ func (rw *rewriter) collect(out []byte) {
 		rw.selected = append(rw.selected, string(rw.path))
 		return
 	}
-	if len(res.RecordIDs) >= rw.p.opts.MaxRecordIDs {
+	if len(rw.idEnds) >= rw.p.opts.MaxRecordIDs {
 		res.RecordIDsTruncated = true
 		return
 	}
-	res.RecordIDs = append(res.RecordIDs, string(out))
+	rw.ids = append(rw.ids, out...)
+	rw.idEnds = append(rw.idEnds, len(rw.ids))
+}
+
+// flushIDs sets Result.RecordIDs from the collected ids.
+func (rw *rewriter) flushIDs() {
+	all := string(rw.ids)
+	start := 0
+	for _, end := range rw.idEnds {
+		rw.res.RecordIDs = append(rw.res.RecordIDs, all[start:end])
+		start = end
+	}
 }
 
 // filterBits evaluates the state's filter selectors on a child.
