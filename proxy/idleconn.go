@@ -18,16 +18,23 @@ import (
 type idleConn struct {
 	net.Conn
 	readIdle, writeIdle time.Duration
-	readNext, writeNext int64 // unix ns after which the deadline moves again
+	readNext, writeNext time.Duration // monoNow after which the deadline moves again
 }
+
+// monoEpoch and monoNow give a monotonic clock reading that costs one
+// clock read (time.Now reads the wall clock too): idleConn checks it on
+// every Read and Write.
+var monoEpoch = time.Now()
+
+func monoNow() time.Duration { return time.Since(monoEpoch) }
 
 func (c *idleConn) Read(p []byte) (int, error) {
 	if c.readIdle > 0 {
-		if now := time.Now(); now.UnixNano() >= c.readNext {
-			if err := c.Conn.SetReadDeadline(now.Add(c.readIdle + c.readIdle/4)); err != nil {
+		if now := monoNow(); now >= c.readNext {
+			if err := c.Conn.SetReadDeadline(monoEpoch.Add(now + c.readIdle + c.readIdle/4)); err != nil {
 				return 0, err
 			}
-			c.readNext = now.Add(c.readIdle / 4).UnixNano()
+			c.readNext = now + c.readIdle/4
 		}
 	}
 	return c.Conn.Read(p)
@@ -35,11 +42,11 @@ func (c *idleConn) Read(p []byte) (int, error) {
 
 func (c *idleConn) Write(p []byte) (int, error) {
 	if c.writeIdle > 0 {
-		if now := time.Now(); now.UnixNano() >= c.writeNext {
-			if err := c.Conn.SetWriteDeadline(now.Add(c.writeIdle + c.writeIdle/4)); err != nil {
+		if now := monoNow(); now >= c.writeNext {
+			if err := c.Conn.SetWriteDeadline(monoEpoch.Add(now + c.writeIdle + c.writeIdle/4)); err != nil {
 				return 0, err
 			}
-			c.writeNext = now.Add(c.writeIdle / 4).UnixNano()
+			c.writeNext = now + c.writeIdle/4
 		}
 	}
 	return c.Conn.Write(p)
