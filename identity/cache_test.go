@@ -25,13 +25,17 @@ func TestTokenCache(t *testing.T) {
 		t.Fatalf("cache holds %d invalid tokens", n)
 	}
 
-	// A hit returns the same subject, with roles the caller owns.
+	// A hit returns the same subject; its roles are shared and read-only,
+	// and an append by one caller does not reach the next.
 	c := hs(claims("roles", []string{"a", "b"}))
 	first, err := v.Identify(c)
 	if err != nil {
 		t.Fatal(err)
 	}
-	first.Roles[0] = "admin"
+	if cap(first.Roles) != len(first.Roles) {
+		t.Fatalf("roles have spare capacity (%d > %d): an append would alias the cache", cap(first.Roles), len(first.Roles))
+	}
+	_ = append(first.Roles, "admin")
 	second, err := v.Identify(c)
 	if err != nil || !reflect.DeepEqual(second.Roles, []string{"a", "b"}) || second.ID != "alice" || second.Claims["iss"] != "https://idp.test" {
 		t.Fatalf("cached subject = %+v, %v", second, err)

@@ -104,7 +104,6 @@ func (j *jwtVerifier) verify(token []byte) (Subject, error) {
 	h := sha256.Sum256(token)
 	gen := j.generation() // read before verifying: a refresh meanwhile voids the entry
 	if s, ok := j.cache.get(&h, gen, time.Now()); ok {
-		s.Roles = slices.Clone(s.Roles)
 		return s, nil
 	}
 	claims := jwt.MapClaims{}
@@ -128,9 +127,8 @@ func (j *jwtVerifier) verify(token []byte) (Subject, error) {
 		Method:        "jwt",
 	}
 	if exp, err := claims.GetExpirationTime(); err == nil && exp != nil { // always: exp is required
-		cached := s
-		cached.Roles = slices.Clone(roles)
-		j.cache.put(&h, cached, exp.Time, gen)
+		s.Roles = slices.Clip(roles) // shared with cache hits: an append must not alias
+		j.cache.put(&h, s, exp.Time, gen)
 	}
 	return s, nil
 }

@@ -123,8 +123,9 @@ func (v *Verifier) APIKeyHeader() string { return v.header }
 // zero Subject; the gateway answers 401.
 //
 // A valid token seen before is answered from a bounded cache until it
-// expires or the JWKS changes. The returned Roles are the caller's own;
-// Claims may be shared with other calls and must be treated as read-only.
+// expires or the JWKS changes. Roles and Claims may be shared with other
+// calls and must be treated as read-only (Roles has no spare capacity, so
+// an append copies).
 func (v *Verifier) Identify(c Credentials) (Subject, error) {
 	switch {
 	case c.Authorization != nil && c.APIKey != nil:
@@ -184,7 +185,7 @@ func (v *Verifier) identifyAPIKey(key []byte) (Subject, error) {
 	return Subject{
 		Authenticated: true,
 		ID:            k.id,
-		Roles:         slices.Clone(k.roles),
+		Roles:         slices.Clip(k.roles),
 		Method:        "api_key",
 	}, nil
 }
