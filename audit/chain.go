@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"hash"
 )
 
 // The hash chain. Every event carries chain_id, seq (1, 2, ... within the
@@ -18,8 +19,9 @@ import (
 type chain struct {
 	id   string
 	seq  uint64
-	prev []byte // hex hash of the previous event ("" for the first)
-	buf  []byte // prev || line, hashed
+	prev []byte    // hex hash of the previous event ("" for the first)
+	h    hash.Hash // SHA-256, reused
+	sum  []byte    // h's output, reused
 }
 
 func newChainID() string {
@@ -35,10 +37,15 @@ var hashMember = []byte(`,"hash":"`)
 // dst: it appends `,"hash":"<hex>"}` and makes that hash the chain's prev.
 func (c *chain) seal(dst, line []byte) []byte {
 	line = bytes.TrimRight(line, "\n")
-	c.buf = append(append(c.buf[:0], c.prev...), line...)
-	sum := sha256.Sum256(c.buf)
+	if c.h == nil {
+		c.h = sha256.New()
+	}
+	c.h.Reset()
+	c.h.Write(c.prev)
+	c.h.Write(line)
+	c.sum = c.h.Sum(c.sum[:0])
 	var hx [2 * sha256.Size]byte
-	hex.Encode(hx[:], sum[:])
+	hex.Encode(hx[:], c.sum)
 	c.prev = append(c.prev[:0], hx[:]...)
 	dst = append(dst, line[:len(line)-1]...) // without the closing brace
 	dst = append(dst, hashMember...)
