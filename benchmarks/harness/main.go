@@ -62,6 +62,11 @@ type options struct {
 	Only []string
 	// Mode: "" (comparison), "latency" or "scaling".
 	Mode string
+	// ProfileDir, when set, turns on Veil's admin_pprof and saves a CPU
+	// profile of every Veil run of the first round there
+	// (<scenario>-<body>.pprof). Profiling costs a few percent, so
+	// figures of such a run are not the reference ones.
+	ProfileDir string
 	// Without lists tools to treat as not installed ("nginx", "opa"), to
 	// exercise the fallbacks where they are installed.
 	Without []string
@@ -89,6 +94,7 @@ func main() {
 	flag.StringVar(&without, "without", "", "comma-separated tools to treat as not installed: nginx, opa")
 	flag.BoolVar(&latency, "latency", false, "p99 added latency of veil mask4 over direct at half of veil's max rate")
 	flag.BoolVar(&scaling, "scaling", false, "veil throughput and RSS as body size (1 KB-10 MB) and rule count (1-64) grow")
+	flag.StringVar(&o.ProfileDir, "profile", "", "save a CPU profile of each veil run of round 1 into this directory (go tool pprof)")
 	flag.BoolVar(&o.Smoke, "smoke", false, "bounded run: 1 round of 1 s, small body, every installed contender")
 	flag.Parse()
 

@@ -368,7 +368,7 @@ func (e *env) startVeil(ctx context.Context, sc veilScenario) (*contender, *proc
 	if err != nil {
 		return nil, nil, err
 	}
-	cfg, auditPath, err := writeVeilConfig(dir, e.benchDir, sc, addr, admin, e.upstream)
+	cfg, auditPath, err := writeVeilConfig(dir, e.benchDir, sc, addr, admin, e.upstream, e.o.ProfileDir != "")
 	if err != nil {
 		return nil, nil, err
 	}
@@ -432,7 +432,20 @@ func (e *env) compare(ctx context.Context) (*report, error) {
 					return nil, err
 				}
 				w := &workload{bearer: e.subj.Bearer, paths: b.Paths, wantLen: lens}
+				var prof chan error
+				if o.ProfileDir != "" && c.AdminAddr != "" && round == 1 {
+					prof = make(chan error, 1)
+					go func() {
+						prof <- saveProfile(ctx, c.AdminAddr, o.Warmup, o.Duration,
+							filepath.Join(o.ProfileDir, strings.ReplaceAll(c.label(), " ", "-")+"-"+b.Label+".pprof"))
+					}()
+				}
 				res := w.run(ctx, loadSpec{addr: c.Addr, conns: o.Conns, warmup: o.Warmup, duration: o.Duration, cpu: e.contenderCPU(c)})
+				if prof != nil {
+					if err := <-prof; err != nil {
+						fmt.Fprintf(o.Log, "profile %s: %v\n", c.label(), err)
+					}
+				}
 				fmt.Fprintf(o.Log, "round %d/%d %-8s %-28s %9.0f req/s  p50 %7.0f µs  p99 %7.0f µs  cpu %5.1f+%5.1f µs/req  errors %d %s\n",
 					round, o.Rounds, b.Label, c.label(), res.RPS, res.P50us, res.P99us, res.CPUUserUS, res.CPUSysUS, res.Errors, res.FirstError)
 				r := rows[c.label()+"|"+b.Label]
