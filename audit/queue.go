@@ -165,6 +165,9 @@ func (o *output) enqueue(line []byte, reserved bool, cp *cpRef) bool {
 	return false
 }
 
+// stateSaveEvery bounds how often a busy sink saves the state file.
+const stateSaveEvery = time.Second
+
 // run is the delivery goroutine.
 func (o *output) run() {
 	defer close(o.done)
@@ -176,10 +179,31 @@ func (o *output) run() {
 		formatted bool     // batch holds the sink's format, not the canonical lines
 		spooled   [][]byte // the canonical lines of a batch read from the spool
 		backoff   = minBackoff
+		// The state file names the last delivered checkpoint. Saving it
+		// costs an fsync (on ext4 it also commits the sink file's data),
+		// so it is saved at most every stateSaveEvery while busy, and as
+		// soon as the queue runs empty or delivery ends.
+		pendingCP *cpRef
+		lastSave  time.Time
 	)
+	saveState := func() {
+		if pendingCP == nil || o.state == nil {
+			return
+		}
+		if err := o.state.save(pendingCP); err != nil {
+			o.log.Warn("audit state file not written", zap.Error(err))
+		}
+		pendingCP, lastSave = nil, time.Now()
+	}
+	defer saveState()
 	for {
 		if len(batch) == 0 {
 			o.mu.Lock()
+			if pendingCP != nil && o.queued() == 0 && (o.spool == nil || o.spool.count == 0) {
+				o.mu.Unlock()
+				saveState()
+				o.mu.Lock()
+			}
 			for o.queued() == 0 && (o.spool == nil || o.spool.count == 0) {
 				if o.closing {
 					o.mu.Unlock()
@@ -287,9 +311,10 @@ func (o *output) run() {
 			}
 		}
 		o.mu.Unlock()
-		if last != nil && o.state != nil {
-			if err := o.state.save(last); err != nil {
-				o.log.Warn("audit state file not written", zap.Error(err))
+		if last != nil {
+			pendingCP = last
+			if time.Since(lastSave) >= stateSaveEvery {
+				saveState()
 			}
 		}
 		batch, fromSpool, formatted = batch[:0], 0, false
