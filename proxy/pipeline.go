@@ -656,7 +656,7 @@ func (g *Gateway) forward(x *exchange) errCode {
 		err := up.client.Do(req, resp)
 		up.inflight.Add(-1)
 		if err == nil {
-			g.metrics.upstreamDurBy.get(r.name, "").Observe(time.Since(t0).Seconds())
+			r.mUpstreamDur.Observe(time.Since(t0).Seconds())
 			x.upResp = resp
 			x.ev.UpstreamStatus = resp.StatusCode()
 			return errNone
@@ -823,12 +823,17 @@ func (g *Gateway) finish(x *exchange, sent int64, werr error) {
 	} else {
 		g.metrics.auditEvents.Inc()
 	}
-	route := ev.Route
-	if route == "" {
-		route = "none"
+	if r := x.route; r != nil {
+		if ev.Status == 200 {
+			r.mOK.Inc()
+		} else {
+			g.metrics.requestsBy.get(r.name, statusLabel(ev.Status)).Inc()
+		}
+		r.mDuration.Observe(ev.Duration.Seconds())
+	} else {
+		g.metrics.requestsBy.get("none", statusLabel(ev.Status)).Inc()
+		g.metrics.durationBy.get("none", "").Observe(ev.Duration.Seconds())
 	}
-	g.metrics.requestsBy.get(route, statusLabel(ev.Status)).Inc()
-	g.metrics.durationBy.get(route, "").Observe(ev.Duration.Seconds())
 	g.inflight.Done()
 	g.releaseExchange(x)
 }

@@ -26,6 +26,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/valyala/fasthttp"
 	"go.uber.org/zap"
@@ -83,6 +84,10 @@ type route struct {
 	injectHeader string
 	injectValue  string
 	preserveHost bool
+
+	// The route's metric series, resolved once (see finish, forward).
+	mDuration, mUpstreamDur prometheus.Observer
+	mOK                     prometheus.Counter // requests answered 200
 }
 
 // matchPath reports whether path is under the route's prefix (on segment
@@ -180,6 +185,9 @@ func New(cfg *Config, opts Options) (*Gateway, error) {
 			}
 			r.injectValue = strings.TrimSpace(string(v))
 		}
+		r.mDuration = g.metrics.durationBy.get(r.name, "")
+		r.mUpstreamDur = g.metrics.upstreamDurBy.get(r.name, "")
+		r.mOK = g.metrics.requestsBy.get(r.name, statusLabel(200))
 		g.routes = append(g.routes, r)
 	}
 	g.server = &fasthttp.Server{
