@@ -25,6 +25,7 @@ type exchange struct {
 
 	reqID    []byte
 	path     []byte // normalised path
+	host     string // the Host header
 	rawQuery []byte
 	upPath   []byte
 	route    *route

@@ -69,7 +69,6 @@ func (g *Gateway) normalise(x *exchange) errCode {
 	} else {
 		x.reqID = appendRequestID(x.reqID[:0])
 	}
-	x.ev.RequestID = string(x.reqID)
 	x.ev.Method = methodString(h.Method())
 	if x.peerTrusted {
 		x.ev.ClientIP = x.clientIP
@@ -95,17 +94,23 @@ func (g *Gateway) normalise(x *exchange) errCode {
 	}
 	for _, c := range rawQuery {
 		if c < 0x20 || c == 0x7f || c == '#' || c >= 0x80 {
+			x.ev.RequestID = string(x.reqID)
 			return errBadPath
 		}
 	}
 	var err error
 	x.path, err = normalisePath(x.path[:0], rawPath)
 	if err != nil {
-		x.ev.Path = ""
+		x.ev.RequestID, x.ev.Path = string(x.reqID), ""
 		return errBadPath
 	}
 	x.rawQuery = append(x.rawQuery[:0], rawQuery...)
-	x.ev.Path = string(x.path)
+	// The request id, path and host strings the audit event and the
+	// policy input keep share one allocation.
+	x.scratch = append(append(append(x.scratch[:0], x.reqID...), x.path...), h.Host()...)
+	all := string(x.scratch)
+	a, b := len(x.reqID), len(x.reqID)+len(x.path)
+	x.ev.RequestID, x.ev.Path, x.host = all[:a], all[a:b], all[b:]
 	// Request smuggling: both framings in one request. fasthttp lets
 	// Transfer-Encoding win and drops Content-Length, but an upstream or
 	// another hop might not: refuse (RFC 9112 6.3 allows it).
@@ -355,7 +360,7 @@ func (g *Gateway) decide(x *exchange) errCode {
 	in := &x.input
 	h := &x.ctx.Request.Header
 	in.Method = x.ev.Method
-	in.Host = string(h.Host())
+	in.Host = x.host
 	in.Path = x.ev.Path
 	in.Segments = splitSegments(in.Segments[:0], in.Path)
 	// Headers and query are copied only when the revision can read them
