@@ -86,8 +86,10 @@ func TestSmokeWithoutNginx(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts real gateways and loads them for seconds")
 	}
+	profiles := t.TempDir()
 	o := options{BinDir: t.TempDir(), BenchDir: t.TempDir(), Build: true, OutDir: t.TempDir(), Smoke: true, Log: testLog{t},
-		Pages: 64, Subjects: 256, Without: []string{"nginx"}, Only: []string{"fasthttp-floor", "veil mask4", "nginx"}}
+		Pages: 64, Subjects: 256, Without: []string{"nginx"}, Only: []string{"fasthttp-floor", "veil mask4", "nginx"},
+		ProfileDir: profiles}
 	o.smokeDefaults()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -114,6 +116,13 @@ func TestSmokeWithoutNginx(t *testing.T) {
 	}
 	if !strings.Contains(rep.Upstream, "nginx not installed") {
 		t.Errorf("upstream %q does not say nginx is missing", rep.Upstream)
+	}
+	// -profile: one CPU profile (gzipped protobuf) per Veil run.
+	for _, name := range []string{"veil-mask4-2.5KB.pprof", "veil-mask4+audit-file-2.5KB.pprof"} {
+		b, err := os.ReadFile(filepath.Join(profiles, name))
+		if err != nil || len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b {
+			t.Errorf("profile %s missing or not a pprof file (%d bytes, %v)", name, len(b), err)
+		}
 	}
 }
 
