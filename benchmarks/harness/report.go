@@ -233,6 +233,9 @@ func (rep *report) print(w io.Writer) {
 		fmt.Fprintln(w, "| target | p50 | p99 |")
 		fmt.Fprintln(w, "|---|---|---|")
 		fmt.Fprintf(w, "| direct | %s | %s |\n", us(l.DirectP50us), us(l.DirectP99us))
+		if len(l.Floor) > 0 {
+			fmt.Fprintf(w, "| fasthttp-floor (crosses the CPUs like veil) | %s | %s |\n", us(l.FloorP50us), us(l.FloorP99us))
+		}
 		fmt.Fprintf(w, "| veil mask4 | %s | %s |\n", us(l.VeilP50us), us(l.VeilP99us))
 		fmt.Fprintf(w, "| **added by veil** | %s | **%s** |\n", us(l.AddedP50us), us(l.AddedP99us))
 	}
@@ -398,9 +401,12 @@ type latencyReport struct {
 	VeilMaxRPS  float64     `json:"veil_max_rps"`
 	Rate        float64     `json:"rate"`
 	Direct      []runResult `json:"direct_runs"`
+	Floor       []runResult `json:"floor_runs"`
 	Veil        []runResult `json:"veil_runs"`
 	DirectP50us float64     `json:"direct_p50_us"`
 	DirectP99us float64     `json:"direct_p99_us"`
+	FloorP50us  float64     `json:"floor_p50_us"`
+	FloorP99us  float64     `json:"floor_p99_us"`
 	VeilP50us   float64     `json:"veil_p50_us"`
 	VeilP99us   float64     `json:"veil_p99_us"`
 	AddedP50us  float64     `json:"added_p50_us"`
@@ -418,6 +424,7 @@ func (l *latencyReport) finish() {
 	p50 := func(r runResult) float64 { return r.P50us }
 	p99 := func(r runResult) float64 { return r.P99us }
 	l.DirectP50us, l.DirectP99us = pick(l.Direct, p50), pick(l.Direct, p99)
+	l.FloorP50us, l.FloorP99us = pick(l.Floor, p50), pick(l.Floor, p99)
 	l.VeilP50us, l.VeilP99us = pick(l.Veil, p50), pick(l.Veil, p99)
 	l.AddedP50us, l.AddedP99us = l.VeilP50us-l.DirectP50us, l.VeilP99us-l.DirectP99us
 }

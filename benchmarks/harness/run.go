@@ -490,7 +490,15 @@ func (e *env) latency(ctx context.Context) (*report, error) {
 		return nil, err
 	}
 	direct := &contender{Name: "direct", Addr: e.upstream, Expect: expectIdentity}
-	for _, c := range []*contender{direct, vc} {
+	// The floor crosses the two CPUs like Veil does (load generator ->
+	// proxy -> upstream -> proxy -> load generator): the tail it shows at
+	// the same rate is the setup's, not Veil's.
+	if err := e.startFloor(ctx); err != nil {
+		return nil, err
+	}
+	floor := e.contenders[len(e.contenders)-1]
+	targets := []*contender{direct, floor, vc}
+	for _, c := range targets {
 		if err := check(c, b, e.subj); err != nil {
 			return nil, err
 		}
@@ -509,7 +517,7 @@ func (e *env) latency(ctx context.Context) (*report, error) {
 	rep := e.newReport()
 	lat := &latencyReport{Body: b.Label, VeilMaxRPS: maxRes.RPS, Rate: rate}
 	for round := 1; round <= o.Rounds; round++ {
-		for _, c := range []*contender{direct, vc} {
+		for _, c := range targets {
 			if err := ctx.Err(); err != nil {
 				return nil, err
 			}
@@ -521,9 +529,12 @@ func (e *env) latency(ctx context.Context) (*report, error) {
 			res := w.run(ctx, loadSpec{addr: c.Addr, conns: o.Conns, warmup: o.Warmup, duration: o.Duration, rate: rate})
 			fmt.Fprintf(o.Log, "round %d/%d %-16s %7.0f req/s  p50 %7.0f µs  p99 %7.0f µs  errors %d %s\n",
 				round, o.Rounds, c.label(), res.RPS, res.P50us, res.P99us, res.Errors, res.FirstError)
-			if c == direct {
+			switch c {
+			case direct:
 				lat.Direct = append(lat.Direct, res)
-			} else {
+			case floor:
+				lat.Floor = append(lat.Floor, res)
+			default:
 				lat.Veil = append(lat.Veil, res)
 			}
 		}
