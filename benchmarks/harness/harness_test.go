@@ -134,3 +134,33 @@ func skippedMentions(lines []string, label string) bool {
 	}
 	return false
 }
+
+// TestLatencySmoke runs -latency for real, bounded: Veil's closed-loop
+// maximum, then direct, the floor and Veil at half of it, open loop.
+func TestLatencySmoke(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts real gateways and loads them for seconds")
+	}
+	out := t.TempDir()
+	o := options{BinDir: t.TempDir(), BenchDir: t.TempDir(), Build: true, OutDir: out, Smoke: true, Log: testLog{t},
+		Pages: 64, Subjects: 256, Mode: "latency"}
+	o.smokeDefaults()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	rep, err := run(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := rep.Latency
+	if l == nil || l.Rate <= 0 || l.VeilMaxRPS <= 0 {
+		t.Fatalf("no latency report: %+v", l)
+	}
+	for name, runs := range map[string][]runResult{"direct": l.Direct, "fasthttp-floor": l.Floor, "veil": l.Veil} {
+		if len(runs) != 1 || runs[0].P99us <= 0 || runs[0].Errors > 0 || runs[0].RPS <= 0 {
+			t.Errorf("%s: runs %+v", name, runs)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(out, "latency.json")); err != nil {
+		t.Errorf("latency.json: %v", err)
+	}
+}
