@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -637,5 +638,52 @@ func TestAdminEndpoints(t *testing.T) {
 		if code != 200 || !strings.Contains(body, m) {
 			t.Errorf("metrics lack %q", m)
 		}
+	}
+}
+
+// TestRepeatedForwardingHeaders: a client repeating X-Forwarded-* or
+// X-Request-Id lines cannot slip a second, forged value past the one the
+// gateway sets; from a trusted proxy, repeated X-Forwarded-For lines are one
+// list (RFC 9110 5.3) that the gateway extends and reads the client from.
+func TestRepeatedForwardingHeaders(t *testing.T) {
+	t.Parallel()
+	up := startUpstream(t, nil)
+	tg := startGateway(t, gatewayOpts{policy: testPolicy, routes: catchAll(up)})
+	code, body := tg.raw(t, "GET /api/x HTTP/1.1\r\nHost: x\r\n"+
+		"X-Forwarded-For: 6.6.6.6\r\nX-Forwarded-For: 7.7.7.7\r\n"+
+		"X-Forwarded-Host: evil.example\r\nX-Forwarded-Host: evil2.example\r\n"+
+		"X-Forwarded-Proto: https\r\nX-Forwarded-Proto: https\r\n"+
+		"X-Request-Id: first.id\r\nX-Request-Id: second.id\r\nConnection: close\r\n\r\n")
+	if code != 200 {
+		t.Fatalf("status %d: %s", code, body)
+	}
+	got := up.last(t).Header
+	for k, want := range map[string][]string{
+		"X-Forwarded-For":   {"127.0.0.1"},
+		"X-Forwarded-Host":  {"x"},
+		"X-Forwarded-Proto": {"http"},
+	} {
+		if !slices.Equal(got.Values(k), want) {
+			t.Errorf("untrusted client: upstream %s = %q, want %q", k, got.Values(k), want)
+		}
+	}
+	if ids := got.Values("X-Request-Id"); len(ids) != 1 {
+		t.Errorf("upstream X-Request-Id = %q, want one value", ids)
+	}
+
+	trusted := startGateway(t, gatewayOpts{policy: `package veil
+decision := {"allow": true, "reason": input.request.client_ip}`, routes: catchAll(up), mutate: func(c *Config) {
+		c.TrustedProxies = []string{"127.0.0.0/8", "10.0.0.0/8"}
+	}})
+	code, body = trusted.raw(t, "GET /x HTTP/1.1\r\nHost: x\r\n"+
+		"X-Forwarded-For: 203.0.113.9\r\nX-Forwarded-For: 10.1.2.3\r\nConnection: close\r\n\r\n")
+	if code != 200 {
+		t.Fatalf("trusted: status %d: %s", code, body)
+	}
+	if xff := up.last(t).Header.Values("X-Forwarded-For"); !slices.Equal(xff, []string{"203.0.113.9, 10.1.2.3, 127.0.0.1"}) {
+		t.Errorf("trusted proxy: upstream X-Forwarded-For = %q", xff)
+	}
+	if lines := trusted.waitAudit(t, 1); !strings.Contains(lines[0], `"client_ip":"203.0.113.9"`) {
+		t.Errorf("client_ip not derived from the whole forwarded list: %s", lines[0])
 	}
 }

@@ -72,6 +72,7 @@ type exchange struct {
 	failMsg    string
 
 	prune      pruner       // header pruning scratch
+	xff        []byte       // every X-Forwarded-For line, joined
 	bodyReader bytes.Reader // the response body, when held in memory
 
 	ev   audit.Event
@@ -84,7 +85,12 @@ func (g *Gateway) acquireExchange(ctx *fasthttp.RequestCtx) *exchange {
 	g.inflight.Add(1)
 	x := exchangePool.Get().(*exchange)
 	x.g, x.ctx, x.start = g, ctx, time.Now()
-	x.clientIP, x.peer, x.peerTrusted = g.trusted.clientIP(remoteIP(ctx), ctx.Request.Header.Peek("X-Forwarded-For"), &g.peerNames)
+	var xff []byte
+	if len(g.trusted) > 0 { // the list matters only behind trusted proxies
+		x.xff = appendJoined(x.xff[:0], &ctx.Request.Header, "X-Forwarded-For")
+		xff = x.xff
+	}
+	x.clientIP, x.peer, x.peerTrusted = g.trusted.clientIP(remoteIP(ctx), xff, &g.peerNames)
 	x.ev.ClientIP = x.clientIP
 	return x
 }
@@ -100,7 +106,7 @@ func (g *Gateway) releaseExchange(x *exchange) {
 	ev, names := x.ev, x.prune.names[:0]
 	ev.Reset()
 	*x = exchange{
-		reqID: x.reqID[:0], path: x.path[:0], rawQuery: x.rawQuery[:0], upPath: x.upPath[:0], scratch: x.scratch[:0],
+		reqID: x.reqID[:0], xff: x.xff[:0], path: x.path[:0], rawQuery: x.rawQuery[:0], upPath: x.upPath[:0], scratch: x.scratch[:0],
 		bodyRaw: shrink(x.bodyRaw), bodyDec: shrink(x.bodyDec), upBody: shrink(x.upBody),
 		respDec: shrink(x.respDec), outBody: shrink(x.outBody), out: shrink(x.out),
 		input:    policy.Input{Segments: x.input.Segments[:0], Query: x.input.Query[:0], Headers: x.input.Headers[:0]},

@@ -29,6 +29,11 @@ const (
 	// hdrForwarded: the forwarding headers, replaced when the peer is not a
 	// trusted proxy so that a client cannot forge them.
 	hdrForwarded
+	// hdrXFF: X-Forwarded-For, always rebuilt (from every line a trusted
+	// proxy sent, or from the peer alone).
+	hdrXFF
+	// hdrRequestID: X-Request-Id, always set by the gateway.
+	hdrRequestID
 	// hdrAuth: the Authorization header, removed when the route strips or
 	// injects credentials (the API-key header is matched by name).
 	hdrAuth
@@ -66,7 +71,11 @@ var hdrClasses = map[string]hdrClass{
 	"x-http-method":          hdrOverride,
 	"x-method-override":      hdrOverride,
 
-	"forwarded": hdrForwarded,
+	"forwarded":         hdrForwarded,
+	"x-forwarded-proto": hdrForwarded,
+	"x-forwarded-host":  hdrForwarded,
+	"x-forwarded-for":   hdrXFF,
+	"x-request-id":      hdrRequestID,
 
 	"authorization": hdrAuth,
 
@@ -142,6 +151,19 @@ func (p *pruner) visit(k, v []byte) {
 			p.names = append(append(p.names, name...), 0)
 		}
 	}
+}
+
+// appendJoined appends the values of every line of header key in h,
+// joined by ", " (several lines of a list header are one list, RFC 9110
+// 5.3): a repeated line must neither be lost nor pass unseen.
+func appendJoined(dst []byte, h *fasthttp.RequestHeader, key string) []byte {
+	for i, v := range h.PeekAll(key) {
+		if i > 0 {
+			dst = append(dst, ", "...)
+		}
+		dst = append(dst, v...)
+	}
+	return dst
 }
 
 // nextName pops the first collected name.

@@ -73,7 +73,7 @@ func TestPruneResponse(t *testing.T) {
 func TestClassOf(t *testing.T) {
 	for name, want := range map[string]hdrClass{
 		"Connection": hdrHop | hdrConnection, "TRANSFER-ENCODING": hdrHop, "etag": hdrRepresentation,
-		"X-Forwarded-For": 0, "": 0, strings.Repeat("a", 100): 0, "Authorizatio": 0,
+		"X-Forwarded-For": hdrXFF, "x-request-id": hdrRequestID, "X-Forwarded-Host": hdrForwarded, "": 0, strings.Repeat("a", 100): 0, "Authorizatio": 0,
 	} {
 		if got := classOf([]byte(name)); got != want {
 			t.Errorf("classOf(%q) = %b, want %b", name, got, want)

@@ -569,9 +569,10 @@ func (g *Gateway) forward(x *exchange) errCode {
 	defer fasthttp.ReleaseRequest(req)
 	src := &x.ctx.Request.Header
 	src.CopyTo(&req.Header)
-	// One pass removes what must not reach the upstream; the headers set
-	// below replace any value the client sent.
-	drop, extra := hdrHop|hdrOverride, ""
+	// One pass removes what must not reach the upstream, and every line of
+	// the headers set below (so that a repeated line cannot carry a forged
+	// value past the one set here).
+	drop, extra := hdrHop|hdrOverride|hdrXFF|hdrRequestID, ""
 	if !x.peerTrusted {
 		drop |= hdrForwarded
 	}
@@ -596,12 +597,12 @@ func (g *Gateway) forward(x *exchange) errCode {
 	// otherwise so a client cannot forge them.
 	peer := x.peer
 	if x.peerTrusted {
-		if prev := src.Peek("X-Forwarded-For"); len(prev) > 0 {
-			x.scratch = append(append(append(x.scratch[:0], prev...), ", "...), peer...)
-			req.Header.SetCanonical(hXForwardedFor, x.scratch)
-		} else {
-			req.Header.SetCanonical(hXForwardedFor, []byte(peer))
+		x.scratch = appendJoined(x.scratch[:0], src, "X-Forwarded-For")
+		if len(x.scratch) > 0 {
+			x.scratch = append(x.scratch, ", "...)
 		}
+		x.scratch = append(x.scratch, peer...)
+		req.Header.SetCanonical(hXForwardedFor, x.scratch)
 		if len(req.Header.Peek("X-Forwarded-Proto")) == 0 {
 			req.Header.SetCanonical(hXForwardedProto, []byte("http"))
 		}
