@@ -774,7 +774,7 @@ func (g *Gateway) respond(x *exchange) {
 	}
 	up := x.upResp
 	up.Header.CopyTo(&resp.Header)
-	drop := hdrHop
+	drop := hdrHop | hdrRequestID // X-Request-Id: the gateway's, set below
 	if x.outBodySet && x.respRules {
 		drop |= hdrRepresentation
 	}
