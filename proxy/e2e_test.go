@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -479,6 +480,12 @@ func TestRequestTransformsAndBodyLimits(t *testing.T) {
 		if resp.StatusCode != c.status || decodeError(t, body).Error.Code != c.code {
 			t.Errorf("%s: %d %s", name, resp.StatusCode, body)
 		}
+	}
+	// Two Content-Encoding lines are a list of codings, whatever the first says.
+	code, body := tg.raw(t, "POST /reqtx/x HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"+
+		"Content-Encoding: identity\r\nContent-Encoding: gzip\r\nContent-Length: "+strconv.Itoa(gz.Len())+"\r\nConnection: close\r\n\r\n"+gz.String())
+	if code != 400 || !strings.Contains(body, `"unsupported_encoding"`) {
+		t.Errorf("two Content-Encoding lines: %d %s", code, body)
 	}
 	if up.hits.Load() != hits {
 		t.Fatal("a rejected body reached the upstream")

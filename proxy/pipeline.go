@@ -304,7 +304,11 @@ func (g *Gateway) readRequestBody(x *exchange) {
 		x.bodyState = bodyAbsent
 		return
 	}
-	enc := parseEncoding(req.Header.Peek("Content-Encoding"))
+	// Every Content-Encoding line counts: "identity" then "gzip" on two
+	// lines is a list of codings (unsupported), not "identity" while the
+	// upstream decodes gzip the policy never saw.
+	x.scratch = appendJoined(x.scratch[:0], &req.Header, "Content-Encoding")
+	enc := parseEncoding(x.scratch)
 	if enc == encIdentity {
 		x.body = x.bodyRaw
 	} else {
