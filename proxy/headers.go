@@ -166,25 +166,17 @@ func appendJoined(dst []byte, h *fasthttp.RequestHeader, key string) []byte {
 	return dst
 }
 
-// nextName pops the first collected name.
-func nextName(rest []byte) (name, tail []byte) {
-	i := bytes.IndexByte(rest, 0)
-	return rest[:i], rest[i+1:]
-}
-
 // pruneRequest deletes from h the headers of the classes in drop, the
 // header named extra (if not empty), and hop-by-hop headers a Connection
 // header names.
 func (p *pruner) pruneRequest(h *fasthttp.RequestHeader, drop hdrClass, extra string) {
 	p.drop, p.extra, p.names = drop, extra, p.names[:0]
+	// The loop stays typed: ranging over an iter.Seq2 parameter would move
+	// the loop body to the heap (two allocations per call).
 	for k, v := range h.All() {
 		p.visit(k, v)
 	}
-	for rest := p.names; len(rest) > 0; {
-		var name []byte
-		name, rest = nextName(rest)
-		h.DelBytes(name)
-	}
+	p.deleteNames(h.DelBytes)
 }
 
 // pruneResponse is pruneRequest for a response header.
@@ -193,10 +185,15 @@ func (p *pruner) pruneResponse(h *fasthttp.ResponseHeader, drop hdrClass) {
 	for k, v := range h.All() {
 		p.visit(k, v)
 	}
+	p.deleteNames(h.DelBytes)
+}
+
+// deleteNames calls del for each collected name.
+func (p *pruner) deleteNames(del func([]byte)) {
 	for rest := p.names; len(rest) > 0; {
-		var name []byte
-		name, rest = nextName(rest)
-		h.DelBytes(name)
+		i := bytes.IndexByte(rest, 0)
+		del(rest[:i])
+		rest = rest[i+1:]
 	}
 }
 
