@@ -192,16 +192,24 @@ func (c *completion) WriteTo(w io.Writer) (int64, error) {
 		c.n += n
 		return n, err
 	}
+	n, err := copyChunked(w, c.r)
+	c.n += n
+	return n, err
+}
+
+// copyChunked copies r to w through a pooled 64 KiB buffer, calling only
+// r.Read and w.Write (io.CopyBuffer would hand the copy to a ReaderFrom
+// such as fasthttp's bufio.Writer, back to 4 KiB chunks).
+func copyChunked(w io.Writer, r io.Reader) (int64, error) {
 	bp := streamBufs.Get().(*[]byte)
 	defer streamBufs.Put(bp)
 	buf := *bp
 	var total int64
 	for {
-		n, rerr := c.r.Read(buf)
+		n, rerr := r.Read(buf)
 		if n > 0 {
 			m, werr := w.Write(buf[:n])
 			total += int64(m)
-			c.n += int64(m)
 			if werr != nil {
 				return total, werr
 			}

@@ -195,28 +195,7 @@ func (t *trackReader) Read(p []byte) (int, error) {
 
 // WriteTo streams the client body upstream in chunks of up to 64 KiB
 // (fasthttp's own copy would move 4 KiB per syscall).
-func (t *trackReader) WriteTo(w io.Writer) (int64, error) {
-	bp := streamBufs.Get().(*[]byte)
-	defer streamBufs.Put(bp)
-	buf := *bp
-	var total int64
-	for {
-		n, rerr := t.Read(buf)
-		if n > 0 {
-			m, werr := w.Write(buf[:n])
-			total += int64(m)
-			if werr != nil {
-				return total, werr
-			}
-		}
-		if rerr == io.EOF {
-			return total, nil
-		}
-		if rerr != nil {
-			return total, rerr
-		}
-	}
-}
+func (t *trackReader) WriteTo(w io.Writer) (int64, error) { return copyChunked(w, t) }
 
 // hasRawHeader reports whether the raw header block holds a field name
 // (case-insensitive).
