@@ -188,11 +188,8 @@ func (e *env) startUpstream(ctx context.Context) error {
 		return err
 	}
 	logPath := filepath.Join(dir, "stderr.log")
-	p, err := e.ps.start("upstream nginx", roleLoad, logPath, false, nginxArgs(e.nginx, dir, conf)...)
-	if err != nil {
-		return err
-	}
-	if err := waitHTTP(ctx, p, "http://"+addr+"/", 0, filepath.Join(dir, "error.log")); err != nil {
+	if _, err := e.launch(ctx, "upstream nginx", roleLoad, logPath, false,
+		"http://"+addr+"/", 0, filepath.Join(dir, "error.log"), nginxArgs(e.nginx, dir, conf)...); err != nil {
 		return err
 	}
 	e.upstream = addr
@@ -225,12 +222,12 @@ func (e *env) startContenders(ctx context.Context) error {
 	if e.wanted("nginx") {
 		if e.nginx == "" {
 			e.skip("nginx", "nginx not installed (scripts/bench-deps.sh installs it)")
-		} else if err := e.startNginxProxy(ctx); err != nil {
+		} else if err := e.add(e.startNginxProxy(ctx)); err != nil {
 			return err
 		}
 	}
 	if e.wanted("fasthttp-floor") {
-		if err := e.startFloor(ctx); err != nil {
+		if err := e.add(e.startFloor(ctx)); err != nil {
 			return err
 		}
 	}
@@ -243,7 +240,7 @@ func (e *env) startContenders(ctx context.Context) error {
 		case e.opa == "":
 			e.skip("nginx+opa+njs", "opa not installed (scripts/bench-deps.sh builds it into .work/bin)")
 		default:
-			if err := e.startComposite(ctx); err != nil {
+			if err := e.add(e.startComposite(ctx)); err != nil {
 				return err
 			}
 		}
@@ -253,104 +250,112 @@ func (e *env) startContenders(ctx context.Context) error {
 			continue
 		}
 		c, _, err := e.startVeil(ctx, sc)
-		if err != nil {
+		if err := e.add(c, err); err != nil {
 			return err
 		}
-		e.contenders = append(e.contenders, c)
 	}
 	return nil
 }
 
-func (e *env) startNginxProxy(ctx context.Context) error {
-	dir, err := e.runDir("nginx")
+// add appends a started contender (the result of a start function).
+func (e *env) add(c *contender, err error) error {
 	if err != nil {
 		return err
 	}
+	e.contenders = append(e.contenders, c)
+	return nil
+}
+
+// launch starts a process (see procs.start) and waits until url answers
+// with status want (0: any) or the process dies; readyLog is shown when it
+// does not come up.
+func (e *env) launch(ctx context.Context, name string, role int, logPath string, discardStdout bool, url string, want int, readyLog string, argv ...string) (*proc, error) {
+	p, err := e.ps.start(name, role, logPath, discardStdout, argv...)
+	if err != nil {
+		return nil, err
+	}
+	if err := waitHTTP(ctx, p, url, want, readyLog); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+func (e *env) startNginxProxy(ctx context.Context) (*contender, error) {
+	dir, err := e.runDir("nginx")
+	if err != nil {
+		return nil, err
+	}
 	addr, err := freeAddr()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	conf, err := writeNginx(dir, proxyConf(dir, addr, e.upstream), false)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	p, err := e.ps.start("nginx", roleContender, filepath.Join(dir, "stderr.log"), false, nginxArgs(e.nginx, dir, conf)...)
+	p, err := e.launch(ctx, "nginx", roleContender, filepath.Join(dir, "stderr.log"), false,
+		"http://"+addr+"/", 0, filepath.Join(dir, "error.log"), nginxArgs(e.nginx, dir, conf)...)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if err := waitHTTP(ctx, p, "http://"+addr+"/", 0, filepath.Join(dir, "error.log")); err != nil {
-		return err
-	}
-	e.contenders = append(e.contenders, &contender{Name: "nginx", Addr: addr, Expect: expectIdentity, Pid: p.pid()})
-	return nil
+	return &contender{Name: "nginx", Addr: addr, Expect: expectIdentity, Pid: p.pid()}, nil
 }
 
-func (e *env) startFloor(ctx context.Context) error {
+func (e *env) startFloor(ctx context.Context) (*contender, error) {
 	dir, err := e.runDir("floor")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	addr, err := freeAddr()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	logPath := filepath.Join(dir, "stderr.log")
-	p, err := e.ps.start("fasthttp-floor", roleContender, logPath, true,
+	p, err := e.launch(ctx, "fasthttp-floor", roleContender, logPath, true, "http://"+addr+"/", 0, logPath,
 		filepath.Join(e.o.BinDir, "bench-floor"), "-listen", addr, "-upstream", e.upstream)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if err := waitHTTP(ctx, p, "http://"+addr+"/", 0, logPath); err != nil {
-		return err
-	}
-	e.contenders = append(e.contenders, &contender{Name: "fasthttp-floor", Addr: addr, Expect: expectIdentity, Pid: p.pid()})
-	return nil
+	return &contender{Name: "fasthttp-floor", Addr: addr, Expect: expectIdentity, Pid: p.pid()}, nil
 }
 
 // startComposite starts OPA and nginx+njs, both on the contender's core.
-func (e *env) startComposite(ctx context.Context) error {
+func (e *env) startComposite(ctx context.Context) (*contender, error) {
 	dir, err := e.runDir("composite")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	polDir := filepath.Join(dir, "policy")
 	if err := os.MkdirAll(polDir, 0o755); err != nil {
-		return fmt.Errorf("composite: %w", err)
+		return nil, fmt.Errorf("composite: %w", err)
 	}
 	if err := os.WriteFile(filepath.Join(polDir, "bench.rego"), []byte(regoPolicy(maskRules4)), 0o644); err != nil {
-		return fmt.Errorf("composite: %w", err)
+		return nil, fmt.Errorf("composite: %w", err)
 	}
 	opaAddr, err := freeAddr()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	opaLog := filepath.Join(dir, "opa.log")
-	op, err := e.ps.start("opa", roleContender, opaLog, false, e.opa, "run", "--server",
-		"--addr", opaAddr, "--skip-version-check", "--log-level", "error", polDir)
-	if err != nil {
-		return err
-	}
-	if err := waitHTTP(ctx, op, "http://"+opaAddr+"/health", 200, opaLog); err != nil {
-		return err
+	if _, err := e.launch(ctx, "opa", roleContender, opaLog, false, "http://"+opaAddr+"/health", 200, opaLog,
+		e.opa, "run", "--server", "--addr", opaAddr, "--skip-version-check", "--log-level", "error", polDir); err != nil {
+		return nil, err
 	}
 	addr, err := freeAddr()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	conf, err := writeNginx(dir, compositeConf(dir, addr, e.upstream, opaAddr), true)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	p, err := e.ps.start("nginx+opa+njs", roleContender, filepath.Join(dir, "stderr.log"), false, nginxArgs(e.nginx, dir, conf)...)
+	p, err := e.launch(ctx, "nginx+opa+njs", roleContender, filepath.Join(dir, "stderr.log"), false,
+		"http://"+addr+"/", 0, filepath.Join(dir, "error.log"), nginxArgs(e.nginx, dir, conf)...)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if err := waitHTTP(ctx, p, "http://"+addr+"/", 0, filepath.Join(dir, "error.log")); err != nil {
-		return err
-	}
-	e.contenders = append(e.contenders, &contender{Name: "nginx+opa+njs", Scenario: "mask4", Addr: addr,
-		Expect: expectMasked, Denies: true, Pid: p.pid()})
-	return nil
+	return &contender{Name: "nginx+opa+njs", Scenario: "mask4", Addr: addr,
+		Expect: expectMasked, Denies: true, Pid: p.pid()}, nil
 }
 
 // startVeil starts `veil serve` with the generated config of sc.
@@ -375,12 +380,9 @@ func (e *env) startVeil(ctx context.Context, sc veilScenario) (*contender, *proc
 	logPath := filepath.Join(dir, "stderr.log")
 	// stdout is the audit sink of the scenarios without a file sink: the
 	// events are encoded, chained and written, then discarded by /dev/null.
-	p, err := e.ps.start("veil "+sc.Name, roleContender, logPath, true,
+	p, err := e.launch(ctx, "veil "+sc.Name, roleContender, logPath, true, "http://"+admin+"/readyz", 200, logPath,
 		filepath.Join(e.o.BinDir, "veil"), "serve", "--config", cfg, "--grace", "2s")
 	if err != nil {
-		return nil, nil, err
-	}
-	if err := waitHTTP(ctx, p, "http://"+admin+"/readyz", 200, logPath); err != nil {
 		return nil, nil, err
 	}
 	return &contender{Name: "veil", Scenario: sc.Name, Addr: addr, Expect: sc.Expect, Denies: sc.Denies,
@@ -493,10 +495,10 @@ func (e *env) latency(ctx context.Context) (*report, error) {
 	// The floor crosses the two CPUs like Veil does (load generator ->
 	// proxy -> upstream -> proxy -> load generator): the tail it shows at
 	// the same rate is the setup's, not Veil's.
-	if err := e.startFloor(ctx); err != nil {
+	floor, err := e.startFloor(ctx)
+	if err != nil {
 		return nil, err
 	}
-	floor := e.contenders[len(e.contenders)-1]
 	targets := []*contender{direct, floor, vc}
 	for _, c := range targets {
 		if err := check(c, b, e.subj); err != nil {
