@@ -1,17 +1,17 @@
 package audit
 
 import (
-	"bytes"
 	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/veilgw/veil/internal/syncbuf"
 )
 
 func sampleEvent() *Event {
@@ -22,24 +22,6 @@ func sampleEvent() *Event {
 		Transforms: []TransformCount{{Direction: "response", Path: "$..ssn", Action: "mask", Count: 3}},
 		RecordIDs:  []string{`"c-1"`}, BytesIn: 0, BytesOut: 120, Duration: 1500 * time.Microsecond, UpstreamStatus: 200,
 	}
-}
-
-// lockedBuffer is a sink writer the test reads while delivery writes.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // events returns the event lines (no checkpoint or segment records).
@@ -66,7 +48,7 @@ func waitFor(t *testing.T, cond func() bool) {
 
 func TestLogWritesOneJSONLinePerEvent(t *testing.T) {
 	t.Parallel()
-	var out lockedBuffer
+	var out syncbuf.Buffer
 	l, err := New(Config{}, Options{Stdout: &out})
 	if err != nil {
 		t.Fatal(err)
@@ -144,7 +126,7 @@ func TestFileSinkAndValidation(t *testing.T) {
 
 // flakyWriter fails while fail is set and blocks while gate is closed.
 type flakyWriter struct {
-	lockedBuffer
+	syncbuf.Buffer
 	fail  atomic.Bool
 	calls atomic.Int64
 	gate  chan struct{} // nil: open
@@ -158,7 +140,7 @@ func (w *flakyWriter) Write(p []byte) (int, error) {
 	if w.fail.Load() {
 		return 0, errors.New("disk full")
 	}
-	return w.lockedBuffer.Write(p)
+	return w.Buffer.Write(p)
 }
 
 // TestFailingSinkKeepsEventsUntilRecovery: a sink error never loses an
@@ -294,7 +276,7 @@ func TestShutdownSpoolsWhatASinkCannotTake(t *testing.T) {
 	if err := l.Close(); err != nil {
 		t.Fatalf("close with a spool: %v", err)
 	}
-	up := &lockedBuffer{}
+	up := &syncbuf.Buffer{}
 	l2, err := New(cfg, Options{Stdout: up})
 	if err != nil {
 		t.Fatal(err)
@@ -316,7 +298,7 @@ func TestShutdownSpoolsWhatASinkCannotTake(t *testing.T) {
 func TestECSFormatSink(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "audit.log")
-	var ecs lockedBuffer
+	var ecs syncbuf.Buffer
 	l, err := New(Config{Sinks: []SinkConfig{{Type: "file", Path: path}, {Type: "stdout", Format: "ecs"}}, Checkpoint: CheckpointConfig{Every: -1}},
 		Options{Stdout: &ecs, Signer: ed25519.NewKeyFromSeed(testSeed)})
 	if err != nil {

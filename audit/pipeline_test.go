@@ -19,6 +19,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/veilgw/veil/internal/syncbuf"
 )
 
 // End-to-end tests of the audit pipeline: a real Logger, its queues and
@@ -236,7 +238,7 @@ func TestPipelineKafkaOutageLosesNothing(t *testing.T) {
 		}
 		return nil, nil, false
 	})
-	var out lockedBuffer
+	var out syncbuf.Buffer
 	l, err := New(Config{
 		Sinks: []SinkConfig{
 			{Type: "kafka", Kafka: KafkaConfig{Brokers: c.ListenAddrs(), Topic: kafkaTestTopic, Timeout: time.Second}},

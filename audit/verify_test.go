@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/veilgw/veil/internal/syncbuf"
 )
 
 var testSeed = bytes.Repeat([]byte{7}, ed25519.SeedSize)
@@ -17,7 +19,7 @@ var testSeed = bytes.Repeat([]byte{7}, ed25519.SeedSize)
 // checkpoint.
 func trail(t *testing.T, n int) ([]string, ed25519.PublicKey) {
 	t.Helper()
-	var out lockedBuffer
+	var out syncbuf.Buffer
 	l, err := New(Config{Checkpoint: CheckpointConfig{EveryEvents: 1000, Every: -1}}, Options{Stdout: &out, Signer: ed25519.NewKeyFromSeed(testSeed)})
 	if err != nil {
 		t.Fatal(err)
@@ -74,7 +76,7 @@ func TestVerifyIntactTrail(t *testing.T) {
 
 func TestCheckpointsEveryNEvents(t *testing.T) {
 	t.Parallel()
-	var out lockedBuffer
+	var out syncbuf.Buffer
 	l, _ := New(Config{Checkpoint: CheckpointConfig{EveryEvents: 2, Every: -1}}, Options{Stdout: &out, Signer: ed25519.NewKeyFromSeed(testSeed)})
 	for i := 0; i < 5; i++ {
 		_ = l.Log(sampleEvent())

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"github.com/prometheus/common/expfmt"
 	"io"
 	"net"
 	"net/http"
@@ -17,11 +16,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/common/expfmt"
+
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/veilgw/veil/audit"
 	"github.com/veilgw/veil/identity"
+	"github.com/veilgw/veil/internal/syncbuf"
 	"github.com/veilgw/veil/vault"
 )
 
@@ -79,22 +81,7 @@ func (u *upstreamRecorder) last(t *testing.T) recordedRequest {
 }
 
 // syncBuffer collects audit lines written concurrently.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer struct{ syncbuf.Buffer }
 
 // lines returns the audit events written so far (the checkpoint and
 // segment records the logger interleaves are left out).

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/veilgw/veil/audit"
+	"github.com/veilgw/veil/internal/syncbuf"
 )
 
 // TestCrashMidLoadThenRestart kills a real `veil serve` process with
@@ -248,7 +249,7 @@ func TestCrashMidLoadThenRestart(t *testing.T) {
 // re-executed with childEnv (TestMain).
 type veilProc struct {
 	cmd    *exec.Cmd
-	stderr *syncBuffer
+	stderr *syncbuf.Buffer
 	done   chan struct{} // closed once Wait returned
 	listen string
 	admin  string
@@ -258,7 +259,7 @@ func startVeil(t *testing.T, args ...string) *veilProc {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], args...)
 	cmd.Env = append(os.Environ(), childEnv+"=1", stdinGuardEnv+"=1")
-	p := &veilProc{cmd: cmd, stderr: &syncBuffer{}, done: make(chan struct{})}
+	p := &veilProc{cmd: cmd, stderr: &syncbuf.Buffer{}, done: make(chan struct{})}
 	cmd.Stdout = io.Discard
 	cmd.Stderr = p.stderr
 	// Held open until Wait: the child's stdin guard exits on EOF.
@@ -336,25 +337,6 @@ func (p *veilProc) waitReady(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-}
-
-// syncBuffer collects a child's stderr (written by exec's copier while
-// the test reads it).
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // trailChain is one chain as read directly from a trail file.
