@@ -751,7 +751,7 @@ func (g *Gateway) respond(x *exchange) {
 		if x.fail != errPolicyDenied {
 			x.ev.Allowed = false
 		}
-		resp.Header.SetBytesV("X-Request-Id", x.reqID)
+		resp.Header.SetCanonical(hXRequestID, x.reqID)
 		x.setCompletionBytes(x.out)
 		return
 	}
