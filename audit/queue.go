@@ -199,17 +199,13 @@ func (o *output) run() {
 	for {
 		if len(batch) == 0 {
 			o.mu.Lock()
-			if pendingCP != nil && o.queued() == 0 && (o.spool == nil || o.spool.count == 0) {
-				o.mu.Unlock()
-				saveState()
-				o.mu.Lock()
-			}
 			for o.queued() == 0 && (o.spool == nil || o.spool.count == 0) {
 				if o.closing {
 					o.mu.Unlock()
 					return
 				}
 				o.mu.Unlock()
+				saveState() // the queue ran empty: the moment to save
 				select {
 				case <-o.wake:
 				case <-o.stop:
