@@ -28,13 +28,23 @@ var monoEpoch = time.Now()
 
 func monoNow() time.Duration { return time.Since(monoEpoch) }
 
+// due reports whether a deadline must move (now past next) and where to:
+// 1.25 idle from now, moving again after a quarter of idle.
+func due(next *time.Duration, idle time.Duration) (time.Time, bool) {
+	now := monoNow()
+	if now < *next {
+		return time.Time{}, false
+	}
+	*next = now + idle/4
+	return monoEpoch.Add(now + idle + idle/4), true
+}
+
 func (c *idleConn) Read(p []byte) (int, error) {
 	if c.readIdle > 0 {
-		if now := monoNow(); now >= c.readNext {
-			if err := c.Conn.SetReadDeadline(monoEpoch.Add(now + c.readIdle + c.readIdle/4)); err != nil {
+		if d, ok := due(&c.readNext, c.readIdle); ok {
+			if err := c.Conn.SetReadDeadline(d); err != nil {
 				return 0, err
 			}
-			c.readNext = now + c.readIdle/4
 		}
 	}
 	return c.Conn.Read(p)
@@ -42,11 +52,10 @@ func (c *idleConn) Read(p []byte) (int, error) {
 
 func (c *idleConn) Write(p []byte) (int, error) {
 	if c.writeIdle > 0 {
-		if now := monoNow(); now >= c.writeNext {
-			if err := c.Conn.SetWriteDeadline(monoEpoch.Add(now + c.writeIdle + c.writeIdle/4)); err != nil {
+		if d, ok := due(&c.writeNext, c.writeIdle); ok {
+			if err := c.Conn.SetWriteDeadline(d); err != nil {
 				return 0, err
 			}
-			c.writeNext = now + c.writeIdle/4
 		}
 	}
 	return c.Conn.Write(p)
