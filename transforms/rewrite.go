@@ -426,17 +426,9 @@ func (rw *rewriter) object(i int, st *dstate, inh int32, depth int) (int, error)
 				rw.dropComma(comma)
 			}
 			wrote = true
-			if vend < 0 && !cst.live && s[vs] == '"' {
-				// The commonest case, an unselected string, without
-				// the call to unselected.
-				if end, _ = scanString(s, vs); end < 0 {
-					return 0, errAt(-1, vs)
-				}
-			} else {
-				var err error
-				if end, err = rw.unselected(vs, vend, cst, depth); err != nil {
-					return 0, err
-				}
+			var err error
+			if end, err = rw.unselected(vs, vend, cst, depth); err != nil {
+				return 0, err
 			}
 		} else {
 			d, err := rw.decide(vs, cst, inh, depth+1, vend)
@@ -494,18 +486,18 @@ func (rw *rewriter) dropComma(c int) {
 func (rw *rewriter) unselected(vs, vend int, cst *dstate, depth int) (int, error) {
 	s := rw.src
 	switch c := s[vs]; {
+	case vend < 0 && c == '"': // the commonest case first
+		end, _ := scanString(s, vs)
+		if end < 0 {
+			return 0, errAt(-1, vs)
+		}
+		return end, nil
 	case cst.live && c == '{':
 		return rw.object(vs, cst, -1, depth+1)
 	case cst.live && c == '[':
 		return rw.array(vs, cst, -1, depth+1)
 	case vend >= 0:
 		return vend, nil
-	case c == '"':
-		end, _ := scanString(s, vs)
-		if end < 0 {
-			return 0, errAt(-1, vs)
-		}
-		return end, nil
 	default:
 		return rw.skip(vs, depth+1)
 	}
@@ -562,17 +554,9 @@ func (rw *rewriter) array(i int, st *dstate, inh int32, depth int) (int, error) 
 				rw.dropComma(comma)
 			}
 			wrote = true
-			if vend < 0 && !cst.live && s[vs] == '"' {
-				// The commonest case, an unselected string, without
-				// the call to unselected.
-				if end, _ = scanString(s, vs); end < 0 {
-					return 0, errAt(-1, vs)
-				}
-			} else {
-				var err error
-				if end, err = rw.unselected(vs, vend, cst, depth); err != nil {
-					return 0, err
-				}
+			var err error
+			if end, err = rw.unselected(vs, vend, cst, depth); err != nil {
+				return 0, err
 			}
 		} else {
 			d, err := rw.decide(vs, cst, inh, depth+1, vend)
