@@ -580,7 +580,8 @@ func (g *Gateway) forward(x *exchange) errCode {
 	// otherwise so a client cannot forge them.
 	peer := x.peer
 	if x.peerTrusted {
-		x.scratch = appendJoined(x.scratch[:0], src, "X-Forwarded-For")
+		// x.xff: every X-Forwarded-For line, joined (acquireExchange).
+		x.scratch = append(x.scratch[:0], x.xff...)
 		if len(x.scratch) > 0 {
 			x.scratch = append(x.scratch, ", "...)
 		}
