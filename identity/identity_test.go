@@ -2,15 +2,12 @@ package identity
 
 import (
 	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -21,6 +18,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/veilgw/veil/internal/testpki"
 )
 
 const apiKeysYAML = `
@@ -74,7 +73,7 @@ func TestIdentifyCredentials(t *testing.T) {
 		{"jwt wins over certificate", v, Credentials{Authorization: []byte("Bearer " + tok), PeerCertificates: []*x509.Certificate{leaf}},
 			Subject{Authenticated: true, ID: "alice", Roles: []string{"support"}, Method: "jwt"}, ""},
 		{"invalid jwt with certificate", v, Credentials{Authorization: []byte("Bearer x.y.z"), PeerCertificates: []*x509.Certificate{leaf}}, Subject{}, ReasonMalformedToken},
-		{"certificate", v, Credentials{PeerCertificates: []*x509.Certificate{leaf, ca.cert}},
+		{"certificate", v, Credentials{PeerCertificates: []*x509.Certificate{leaf, ca.Cert}},
 			Subject{Authenticated: true, ID: "svc-a", Roles: []string{"batch", "support"}, Method: "mtls"}, ""},
 		{"nil leaf", v, Credentials{PeerCertificates: []*x509.Certificate{nil}}, Subject{}, ReasonBadCertificate},
 	}
@@ -150,7 +149,7 @@ func TestMTLSSubject(t *testing.T) {
 				s, err := v.Identify(Credentials{PeerCertificates: r.TLS.PeerCertificates})
 				_ = json.NewEncoder(w).Encode(result{s, Reason(err)})
 			}))
-			srv.TLS = &tls.Config{ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: ca.pool}
+			srv.TLS = &tls.Config{ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: ca.Pool()}
 			srv.StartTLS()
 			defer srv.Close()
 			client := srv.Client()
@@ -185,43 +184,20 @@ func TestMTLSSubject(t *testing.T) {
 }
 
 type testCA struct {
-	cert    *x509.Certificate
-	key     *ecdsa.PrivateKey
-	leafKey *ecdsa.PrivateKey
-	pool    *x509.CertPool
+	*testpki.CA
+	leafKey *ecdsa.PrivateKey // one key for every leaf
 }
 
 func newTestCA(t testing.TB) *testCA {
 	t.Helper()
-	key := must(ecdsa.GenerateKey(elliptic.P256(), rand.Reader))
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "Veil Test CA"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign,
-	}
-	cert := must(x509.ParseCertificate(must(x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key))))
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	return &testCA{cert: cert, key: key, leafKey: must(ecdsa.GenerateKey(elliptic.P256(), rand.Reader)), pool: pool}
+	ca := testpki.NewCA(t, "Veil Test CA")
+	return &testCA{CA: ca, leafKey: testpki.NewKey(t)}
 }
 
 func (ca *testCA) issue(t testing.TB, subj pkix.Name, uris []*url.URL, dns []string) *x509.Certificate {
 	t.Helper()
-	tmpl := &x509.Certificate{
-		SerialNumber: must(rand.Int(rand.Reader, big.NewInt(1<<62))),
-		Subject:      subj,
-		URIs:         uris,
-		DNSNames:     dns,
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-	}
-	return must(x509.ParseCertificate(must(x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &ca.leafKey.PublicKey, ca.key))))
+	return ca.Issue(t, &x509.Certificate{Subject: subj, URIs: uris, DNSNames: dns,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}, ca.leafKey).Cert
 }
 
 func TestNewConfigErrors(t *testing.T) {
