@@ -53,6 +53,7 @@ type exchange struct {
 	rev       policy.Revision // pinned for the request
 	input     policy.Input
 	decision  *policy.Decision
+	progs     *decisionPrograms
 	reqProg   *transforms.Program
 	respProg  *transforms.Program
 	respRules bool
@@ -61,7 +62,7 @@ type exchange struct {
 	queryRes  transforms.Result
 	respRes   transforms.Result
 
-	upResp     *fasthttp.Response
+	upResp     *fasthttp.Response // fwdResp while it holds the upstream's answer
 	respDec    []byte
 	outBody    []byte
 	outBodySet bool
@@ -70,6 +71,11 @@ type exchange struct {
 	fail       errCode
 	failStatus int
 	failMsg    string
+
+	// The upstream request and response, kept with the pooled exchange
+	// (reset after use) rather than taken from fasthttp's pools.
+	fwdReq  *fasthttp.Request
+	fwdResp *fasthttp.Response
 
 	prune      pruner       // header pruning scratch
 	xff        []byte       // every X-Forwarded-For line, joined
@@ -106,6 +112,7 @@ func (g *Gateway) releaseExchange(x *exchange) {
 	ev, names := x.ev, x.prune.names[:0]
 	ev.Reset()
 	*x = exchange{
+		fwdReq: x.fwdReq, fwdResp: x.fwdResp,
 		reqID: x.reqID[:0], xff: x.xff[:0], path: x.path[:0], rawQuery: x.rawQuery[:0], upPath: x.upPath[:0], scratch: x.scratch[:0],
 		bodyRaw: shrink(x.bodyRaw), bodyDec: shrink(x.bodyDec), upBody: shrink(x.upBody),
 		respDec: shrink(x.respDec), outBody: shrink(x.outBody), out: shrink(x.out),
@@ -140,7 +147,7 @@ func (x *exchange) failWith(c errCode) {
 func (x *exchange) closeUpstream() {
 	if x.upResp != nil {
 		_ = x.upResp.CloseBodyStream()
-		fasthttp.ReleaseResponse(x.upResp)
+		x.upResp.Reset()
 		x.upResp = nil
 	}
 }

@@ -23,7 +23,7 @@ type idleConn struct {
 
 // monoEpoch and monoNow give a monotonic clock reading that costs one
 // clock read (time.Now reads the wall clock too): idleConn checks it on
-// every Read and Write.
+// every Read and Write, and forward times the upstream with it.
 var monoEpoch = time.Now()
 
 func monoNow() time.Duration { return time.Since(monoEpoch) }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fasthttp"
 	"go.uber.org/zap"
 
@@ -425,6 +426,7 @@ func (g *Gateway) decide(x *exchange) errCode {
 		x.ev.Allowed = false
 		return errInvalidDecision
 	}
+	x.progs = progs
 	x.reqProg, x.queryProg, x.respProg = progs.req, progs.query, progs.resp
 	x.respRules = len(d.ResponseTransforms) > 0
 	return errNone
@@ -435,8 +437,11 @@ func (g *Gateway) decide(x *exchange) errCode {
 // compile-cache lookup.
 type decisionPrograms struct {
 	req, query, resp *transforms.Program
-	err              error
-	what             string // which rule set err is about
+	// Each rule's veil_transformed_values_total series, in rule order
+	// (the order of Result.Rules), resolved once per decision.
+	reqCount, queryCount, respCount []prometheus.Counter
+	err                             error
+	what                            string // which rule set err is about
 }
 
 func (g *Gateway) compiled(d *policy.Decision) *decisionPrograms {
@@ -454,14 +459,24 @@ func (g *Gateway) compiled(d *policy.Decision) *decisionPrograms {
 		}
 		return prog
 	}
+	counters := func(rules []transforms.Rule, dir string) []prometheus.Counter {
+		c := make([]prometheus.Counter, len(rules))
+		for i, r := range rules {
+			c[i] = g.metrics.transformsBy.get(dir, r.Action)
+		}
+		return c
+	}
 	if len(d.RequestTransforms) > 0 {
 		p.req = get(d.RequestTransforms, "", "request_transforms")
+		p.reqCount = counters(d.RequestTransforms, "request")
 	}
 	if len(d.QueryTransforms) > 0 {
 		p.query = get(d.QueryTransforms, "", "query_transforms")
+		p.queryCount = counters(d.QueryTransforms, "query")
 	}
 	if len(d.ResponseTransforms) > 0 || d.Audit.RecordIDs != "" {
 		p.resp = get(d.ResponseTransforms, d.Audit.RecordIDs, "response_transforms")
+		p.respCount = counters(d.ResponseTransforms, "response")
 	}
 	if p.err != nil {
 		p.req, p.query, p.resp = nil, nil, nil
@@ -512,7 +527,7 @@ func (g *Gateway) transformRequest(x *exchange) errCode {
 	}
 	x.upBody = out
 	x.upBodySet = true
-	g.countTransforms("request", &x.reqRes)
+	g.countTransforms(x.progs.reqCount, &x.reqRes)
 	return errNone
 }
 
@@ -548,8 +563,11 @@ func (g *Gateway) auditGate(x *exchange) errCode {
 // the response body stays a stream until transformResponse or respond.
 func (g *Gateway) forward(x *exchange) errCode {
 	r := x.route
-	req := fasthttp.AcquireRequest()
-	defer fasthttp.ReleaseRequest(req)
+	if x.fwdReq == nil {
+		x.fwdReq, x.fwdResp = new(fasthttp.Request), new(fasthttp.Response)
+	}
+	req := x.fwdReq
+	defer req.Reset()
 	src := &x.ctx.Request.Header
 	src.CopyTo(&req.Header)
 	// One pass removes what must not reach the upstream, and every line of
@@ -630,7 +648,7 @@ func (g *Gateway) forward(x *exchange) errCode {
 		x.countIn = true
 	}
 
-	resp := fasthttp.AcquireResponse()
+	resp := x.fwdResp
 	// A body that is rewritten is read whole by the client (no per-request
 	// stream plumbing); anything else streams through.
 	resp.StreamBody = x.respProg == nil
@@ -641,12 +659,12 @@ func (g *Gateway) forward(x *exchange) errCode {
 			req.URI().SetHost(up.addr)
 			req.Header.SetHost(up.addr)
 		}
-		t0 := time.Now()
+		t0 := monoNow()
 		up.inflight.Add(1)
 		err := up.client.Do(req, resp)
 		up.inflight.Add(-1)
 		if err == nil {
-			r.mUpstreamDur.Observe(time.Since(t0).Seconds())
+			r.mUpstreamDur.Observe((monoNow() - t0).Seconds())
 			x.upResp = resp
 			x.ev.UpstreamStatus = resp.StatusCode()
 			return errNone
@@ -654,7 +672,7 @@ func (g *Gateway) forward(x *exchange) errCode {
 		if x.clientBody.err != nil {
 			// The client's own body broke (bad chunk framing, reset): the
 			// upstream saw a truncated request and an aborted connection.
-			fasthttp.ReleaseResponse(resp)
+			resp.Reset()
 			return errBadRequest
 		}
 		code, notSent := classifyUpstreamErr(err)
@@ -667,7 +685,7 @@ func (g *Gateway) forward(x *exchange) errCode {
 		}
 		g.log.Warn("upstream request failed", zap.String("route", r.name), zap.String("upstream", up.addr),
 			zap.String("request_id", x.ev.RequestID), zap.Error(err))
-		fasthttp.ReleaseResponse(resp)
+		resp.Reset()
 		return code
 	}
 }
@@ -725,14 +743,16 @@ func (g *Gateway) transformResponse(x *exchange) errCode {
 	x.outBody, x.outBodySet = out, true
 	x.ev.RecordIDs = append(x.ev.RecordIDs[:0], x.respRes.RecordIDs...)
 	x.ev.RecordIDsCut = x.respRes.RecordIDsTruncated
-	g.countTransforms("response", &x.respRes)
+	g.countTransforms(x.progs.respCount, &x.respRes)
 	return errNone
 }
 
-func (g *Gateway) countTransforms(dir string, res *transforms.Result) {
-	for _, rc := range res.Rules {
+// countTransforms adds a rewrite's counts to the rules' series (counters
+// is in the order of res.Rules: the decision's rules).
+func (g *Gateway) countTransforms(counters []prometheus.Counter, res *transforms.Result) {
+	for i, rc := range res.Rules {
 		if rc.Count > 0 {
-			g.metrics.transformsBy.get(dir, rc.Action).Add(float64(rc.Count))
+			counters[i].Add(float64(rc.Count))
 		}
 	}
 	if res.Failed > 0 {

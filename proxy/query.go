@@ -72,6 +72,6 @@ func (g *Gateway) transformQuery(x *exchange) errCode {
 		}
 	}
 	x.rawQuery = append(x.rawQuery[:0], q.Bytes()...)
-	g.countTransforms("query", &x.queryRes)
+	g.countTransforms(x.progs.queryCount, &x.queryRes)
 	return errNone
 }
