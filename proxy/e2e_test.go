@@ -439,6 +439,21 @@ func TestResponseTransformsAndBodyRules(t *testing.T) {
 			t.Errorf("audit leaks a protected value: %s", l)
 		}
 	}
+	// Metrics: the values masked in the list, gzip, error and range responses.
+	if m := tg.metricsText(t); !strings.Contains(m, `veil_transformed_values_total{action="mask",direction="response"} 7`+"\n") {
+		t.Errorf("transformed values metric:\n%s", grepLines(m, "veil_transformed_values_total"))
+	}
+}
+
+// grepLines returns the lines of s that contain sub.
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
 
 func TestRequestTransformsAndBodyLimits(t *testing.T) {
@@ -489,6 +504,10 @@ func TestRequestTransformsAndBodyLimits(t *testing.T) {
 	}
 	if up.hits.Load() != hits {
 		t.Fatal("a rejected body reached the upstream")
+	}
+	// Metrics: the secrets removed from the two bodies that passed.
+	if m := tg.metricsText(t); !strings.Contains(m, `veil_transformed_values_total{action="redact",direction="request"} 2`+"\n") {
+		t.Errorf("transformed values metric:\n%s", grepLines(m, "veil_transformed_values_total"))
 	}
 }
 
