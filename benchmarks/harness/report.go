@@ -67,10 +67,19 @@ type row struct {
 	P50us     float64     `json:"p50_us"`
 	P99us     float64     `json:"p99_us"`
 	Errors    int64       `json:"errors"`
-	// XNginx and XFloor are MedianRPS over nginx's and fasthttp-floor's on
-	// the same body (0: that contender did not run).
-	XNginx float64 `json:"x_nginx,omitempty"`
-	XFloor float64 `json:"x_fasthttp_floor,omitempty"`
+	// XNginx and XFloor compare the row with nginx and fasthttp-floor on
+	// the same body (0: that contender did not run): the median over the
+	// rounds of the row's req/s over the other's in the same round, with
+	// the lowest and highest of those per-round ratios. A round runs the
+	// contenders back to back, so its ratio compares runs that saw the
+	// same machine; the drift between rounds (on a shared machine the
+	// floor alone can move by 20 %) stays out of the ratio.
+	XNginx    float64 `json:"x_nginx,omitempty"`
+	XNginxMin float64 `json:"x_nginx_min,omitempty"`
+	XNginxMax float64 `json:"x_nginx_max,omitempty"`
+	XFloor    float64 `json:"x_fasthttp_floor,omitempty"`
+	XFloorMin float64 `json:"x_fasthttp_floor_min,omitempty"`
+	XFloorMax float64 `json:"x_fasthttp_floor_max,omitempty"`
 	// CPUUserUS and CPUSysUS are the medians of the runs' CPU per request
 	// on the contender's CPU (cpu.go).
 	CPUUserUS float64 `json:"cpu_user_us,omitempty"`
@@ -160,21 +169,44 @@ func loadavg() string {
 
 // finish computes medians and ratios.
 func (rep *report) finish() {
-	base := map[string]float64{}
+	base := map[string]*row{}
 	for _, r := range rep.Rows {
 		r.finish()
 		if r.Contender == "nginx" || r.Contender == "fasthttp-floor" {
-			base[r.Contender+"|"+r.Body] = r.MedianRPS
+			base[r.Contender+"|"+r.Body] = r
 		}
 	}
 	for _, r := range rep.Rows {
-		if v := base["nginx|"+r.Body]; v > 0 {
-			r.XNginx = r.MedianRPS / v
+		if b := base["nginx|"+r.Body]; b != nil {
+			r.XNginx, r.XNginxMin, r.XNginxMax = pairedRatio(r, b)
 		}
-		if v := base["fasthttp-floor|"+r.Body]; v > 0 {
-			r.XFloor = r.MedianRPS / v
+		if b := base["fasthttp-floor|"+r.Body]; b != nil {
+			r.XFloor, r.XFloorMin, r.XFloorMax = pairedRatio(r, b)
 		}
 	}
+}
+
+// pairedRatio returns the median, lowest and highest of r's req/s over
+// b's, round by round. Rows with a different number of runs (not one
+// interleaved series) fall back to the ratio of the medians.
+func pairedRatio(r, b *row) (med, lo, hi float64) {
+	if len(r.Runs) != len(b.Runs) || len(r.Runs) == 0 {
+		if b.MedianRPS <= 0 {
+			return 0, 0, 0
+		}
+		x := r.MedianRPS / b.MedianRPS
+		return x, x, x
+	}
+	xs := make([]float64, 0, len(r.Runs))
+	for i := range r.Runs {
+		if b.Runs[i].RPS > 0 {
+			xs = append(xs, r.Runs[i].RPS/b.Runs[i].RPS)
+		}
+	}
+	if len(xs) == 0 {
+		return 0, 0, 0
+	}
+	return median(xs), slices.Min(xs), slices.Max(xs)
 }
 
 func ratio(x float64) string {
@@ -182,6 +214,14 @@ func ratio(x float64) string {
 		return "n/a"
 	}
 	return fmt.Sprintf("%.2fx", x)
+}
+
+// ratioRange is ratio with the per-round range, when there is one.
+func ratioRange(x, lo, hi float64) string {
+	if x == 0 || math.IsNaN(x) || lo == hi {
+		return ratio(x)
+	}
+	return fmt.Sprintf("%.2fx [%.2f–%.2f]", x, lo, hi)
 }
 
 func us(x float64) string {
@@ -206,7 +246,7 @@ func (rep *report) print(w io.Writer) {
 		fmt.Fprintln(w, s)
 	}
 	if len(rep.Rows) > 0 {
-		fmt.Fprintln(w, "\n| contender | scenario | body | req/s median [min–max] | p50 | p99 | vs nginx | vs fasthttp-floor | CPU µs/req user+kernel |")
+		fmt.Fprintln(w, "\n| contender | scenario | body | req/s median [min–max] | p50 | p99 | vs nginx (per round: median [min–max]) | vs fasthttp-floor (per round) | CPU µs/req user+kernel |")
 		fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|")
 		for _, r := range rep.Rows {
 			errs := ""
@@ -218,7 +258,8 @@ func (rep *report) print(w io.Writer) {
 				cpu = fmt.Sprintf("%.1f + %.1f", r.CPUUserUS, r.CPUSysUS)
 			}
 			fmt.Fprintf(w, "| %s | %s | %s | %.0f [%.0f–%.0f]%s | %s | %s | %s | %s | %s |\n", r.Contender, r.Scenario, r.Body,
-				r.MedianRPS, r.MinRPS, r.MaxRPS, errs, us(r.P50us), us(r.P99us), ratio(r.XNginx), ratio(r.XFloor), cpu)
+				r.MedianRPS, r.MinRPS, r.MaxRPS, errs, us(r.P50us), us(r.P99us),
+				ratioRange(r.XNginx, r.XNginxMin, r.XNginxMax), ratioRange(r.XFloor, r.XFloorMin, r.XFloorMax), cpu)
 		}
 	}
 	if len(rep.Cache) > 0 {

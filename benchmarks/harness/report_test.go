@@ -69,3 +69,38 @@ func TestExpectedMasked(t *testing.T) {
 		t.Errorf("got  %s\nwant %s", got, want)
 	}
 }
+
+// Ratios pair the runs of one round: a round where the whole machine was
+// slower moves both sides, not the ratio.
+func TestPairedRatios(t *testing.T) {
+	t.Parallel()
+	runs := func(rps ...float64) []runResult {
+		var rs []runResult
+		for _, x := range rps {
+			rs = append(rs, runResult{RPS: x})
+		}
+		return rs
+	}
+	floor := &row{Contender: "fasthttp-floor", Body: "2.5KB", Runs: runs(400, 300, 500)}
+	veil := &row{Contender: "veil", Scenario: "mask4", Body: "2.5KB", Runs: runs(320, 270, 350)}
+	other := &row{Contender: "veil", Scenario: "mask4", Body: "250KB", Runs: runs(10, 10, 10)}
+	rep := &report{Rows: []*row{floor, veil, other}}
+	rep.finish()
+	// Per round 0.8, 0.9, 0.7; the ratio of the medians would be 320/400.
+	if veil.XFloor != 0.8 || veil.XFloorMin != 0.7 || veil.XFloorMax != 0.9 {
+		t.Errorf("paired ratio = %v [%v–%v], want 0.8 [0.7–0.9]", veil.XFloor, veil.XFloorMin, veil.XFloorMax)
+	}
+	if floor.XFloor != 1 || other.XFloor != 0 || veil.XNginx != 0 {
+		t.Errorf("self %v, other body %v, absent nginx %v", floor.XFloor, other.XFloor, veil.XNginx)
+	}
+	if got := ratioRange(veil.XFloor, veil.XFloorMin, veil.XFloorMax); got != "0.80x [0.70–0.90]" {
+		t.Errorf("printed %q", got)
+	}
+	// Rows that are not one interleaved series: the ratio of the medians.
+	short := &row{Contender: "veil", Body: "2.5KB", Runs: runs(200)}
+	rep = &report{Rows: []*row{floor, short}}
+	rep.finish()
+	if short.XFloor != 0.5 || ratioRange(short.XFloor, short.XFloorMin, short.XFloorMax) != "0.50x" {
+		t.Errorf("unpaired ratio = %v", short.XFloor)
+	}
+}
