@@ -185,6 +185,9 @@ func TestHeadersToAndFromTheUpstream(t *testing.T) {
 		"X-Client-Hop":           "1",
 		"Te":                     "trailers",
 		"X-Request-Id":           "client-chosen-id.1",
+		"X-Real-IP":              "6.6.6.6",
+		"True-Client-IP":         "6.6.6.6",
+		"CF-Connecting-IP":       "6.6.6.6",
 		"Authorization":          "Bearer " + tg.token(t, "alice"),
 	})
 	got := up.last(t)
@@ -197,7 +200,8 @@ func TestHeadersToAndFromTheUpstream(t *testing.T) {
 	if h := got.Header.Get("X-Forwarded-Host"); h != tg.addr {
 		t.Errorf("X-Forwarded-Host %q, want %q", h, tg.addr)
 	}
-	for _, k := range []string{"X-Http-Method-Override", "X-Http-Method", "X-Method-Override", "X-Client-Hop", "Te"} {
+	for _, k := range []string{"X-Http-Method-Override", "X-Http-Method", "X-Method-Override", "X-Client-Hop", "Te",
+		"X-Real-Ip", "True-Client-Ip", "Cf-Connecting-Ip"} {
 		if v := got.Header.Get(k); v != "" {
 			t.Errorf("%s reached the upstream: %q", k, v)
 		}
@@ -236,8 +240,11 @@ func TestTrustedProxyChain(t *testing.T) {
 decision := {"allow": true, "reason": input.request.client_ip}`, routes: catchAll(up), mutate: func(c *Config) {
 		c.TrustedProxies = []string{"127.0.0.0/8", "10.0.0.0/8"}
 	}})
-	tg.do(t, "GET", "/x", nil, map[string]string{"X-Forwarded-For": "203.0.113.9, 10.1.2.3", "X-Forwarded-Proto": "https"})
+	tg.do(t, "GET", "/x", nil, map[string]string{"X-Forwarded-For": "203.0.113.9, 10.1.2.3", "X-Forwarded-Proto": "https", "X-Real-IP": "203.0.113.9"})
 	got := up.last(t)
+	if ip := got.Header.Get("X-Real-IP"); ip != "203.0.113.9" {
+		t.Errorf("X-Real-IP from a trusted proxy: %q", ip)
+	}
 	if xff := got.Header.Get("X-Forwarded-For"); xff != "203.0.113.9, 10.1.2.3, 127.0.0.1" {
 		t.Errorf("X-Forwarded-For %q", xff)
 	}

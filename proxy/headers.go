@@ -27,7 +27,10 @@ const (
 	// method past the policy; they never reach the upstream.
 	hdrOverride
 	// hdrForwarded: the forwarding headers, replaced when the peer is not a
-	// trusted proxy so that a client cannot forge them.
+	// trusted proxy so that a client cannot forge them; the other
+	// client-address headers CDNs and proxies set (X-Real-IP,
+	// True-Client-IP, ...) are removed then: an upstream that believes
+	// one would take the client's word for its address.
 	hdrForwarded
 	// hdrXFF: X-Forwarded-For, always rebuilt (from every line a trusted
 	// proxy sent, or from the peer alone).
@@ -71,11 +74,17 @@ var hdrClasses = map[string]hdrClass{
 	"x-http-method":          hdrOverride,
 	"x-method-override":      hdrOverride,
 
-	"forwarded":         hdrForwarded,
-	"x-forwarded-proto": hdrForwarded,
-	"x-forwarded-host":  hdrForwarded,
-	"x-forwarded-for":   hdrXFF,
-	"x-request-id":      hdrRequestID,
+	"forwarded":           hdrForwarded,
+	"x-forwarded-proto":   hdrForwarded,
+	"x-forwarded-host":    hdrForwarded,
+	"x-real-ip":           hdrForwarded,
+	"true-client-ip":      hdrForwarded,
+	"x-client-ip":         hdrForwarded,
+	"x-cluster-client-ip": hdrForwarded,
+	"cf-connecting-ip":    hdrForwarded,
+	"fastly-client-ip":    hdrForwarded,
+	"x-forwarded-for":     hdrXFF,
+	"x-request-id":        hdrRequestID,
 
 	"authorization": hdrAuth,
 
