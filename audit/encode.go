@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"math/bits"
 	"slices"
 	"strconv"
 	"time"
@@ -20,9 +21,12 @@ func appendEvent(dst []byte, e *Event) []byte {
 		dst = appendKey(dst, "chain_id")
 		dst = appendString(dst, e.ChainID)
 		dst = appendKey(dst, "seq")
-		dst = strconv.AppendUint(dst, e.Seq, 10)
-		dst = appendKey(dst, "prev_hash")
-		dst = appendBytesString(dst, e.prevHash)
+		dst = appendUint(dst, e.Seq)
+		// prev_hash is the chain's own hex digest (or empty): nothing to
+		// escape.
+		dst = append(dst, `,"prev_hash":"`...)
+		dst = append(dst, e.prevHash...)
+		dst = append(dst, '"')
 	}
 	dst = appendKey(dst, "request_id")
 	dst = appendString(dst, e.RequestID)
@@ -37,7 +41,7 @@ func appendEvent(dst []byte, e *Event) []byte {
 	dst = appendKey(dst, "path")
 	dst = appendString(dst, e.Path)
 	dst = appendKey(dst, "status")
-	dst = strconv.AppendInt(dst, int64(e.Status), 10)
+	dst = appendInt(dst, int64(e.Status))
 	dst = appendKey(dst, "allowed")
 	dst = strconv.AppendBool(dst, e.Allowed)
 	if e.Reason != "" {
@@ -74,12 +78,12 @@ func appendEvent(dst []byte, e *Event) []byte {
 		dst = appendKey(dst, "action")
 		dst = appendString(dst, t.Action)
 		dst = appendKey(dst, "count")
-		dst = strconv.AppendInt(dst, int64(t.Count), 10)
+		dst = appendInt(dst, int64(t.Count))
 		dst = append(dst, '}')
 	}
 	dst = append(dst, ']')
 	dst = appendKey(dst, "failed_values")
-	dst = strconv.AppendInt(dst, int64(e.FailedValues), 10)
+	dst = appendInt(dst, int64(e.FailedValues))
 	dst = append(dst, `,"record_ids":`...)
 	dst = appendStrings(dst, e.RecordIDs)
 	if e.RecordIDsCut {
@@ -104,13 +108,13 @@ func appendEvent(dst []byte, e *Event) []byte {
 		dst = append(dst, '}')
 	}
 	dst = appendKey(dst, "bytes_in")
-	dst = strconv.AppendInt(dst, e.BytesIn, 10)
+	dst = appendInt(dst, e.BytesIn)
 	dst = appendKey(dst, "bytes_out")
-	dst = strconv.AppendInt(dst, e.BytesOut, 10)
+	dst = appendInt(dst, e.BytesOut)
 	dst = appendKey(dst, "duration_us")
-	dst = strconv.AppendInt(dst, e.Duration.Microseconds(), 10)
+	dst = appendInt(dst, e.Duration.Microseconds())
 	dst = appendKey(dst, "upstream_status")
-	dst = strconv.AppendInt(dst, int64(e.UpstreamStatus), 10)
+	dst = appendInt(dst, int64(e.UpstreamStatus))
 	return append(dst, '}')
 }
 
@@ -118,6 +122,28 @@ func appendKey(dst []byte, k string) []byte {
 	dst = append(dst, ',', '"')
 	dst = append(dst, k...)
 	return append(dst, '"', ':')
+}
+
+// appendInt is strconv.AppendInt(dst, v, 10): an event has a dozen
+// integers of a few digits, for which strconv's general path (two calls
+// deep, any base) costs more than the digits themselves.
+func appendInt(dst []byte, v int64) []byte {
+	if v < 0 {
+		return strconv.AppendInt(dst, v, 10)
+	}
+	return appendUint(dst, uint64(v))
+}
+
+// appendUint is strconv.AppendUint(dst, v, 10), likewise.
+func appendUint(dst []byte, v uint64) []byte {
+	var b [20]byte
+	i := len(b) - 1
+	for ; v >= 10; v /= 10 {
+		b[i] = byte('0' + v%10)
+		i--
+	}
+	b[i] = byte('0' + v)
+	return append(dst, b[i:]...)
 }
 
 func appendStrings(dst []byte, ss []string) []byte {
@@ -131,12 +157,6 @@ func appendStrings(dst []byte, ss []string) []byte {
 	return append(dst, ']')
 }
 
-func appendBytesString(dst, b []byte) []byte {
-	dst = append(dst, '"')
-	dst = appendEscaped(dst, b)
-	return append(dst, '"')
-}
-
 // appendString appends s as a JSON string with zap's escaping: '"' and
 // '\\' escaped, \n \r \t, other control characters as \u00XX, invalid
 // UTF-8 as \ufffd, everything else verbatim.
@@ -146,25 +166,31 @@ func appendString(dst []byte, s string) []byte {
 	return append(dst, '"')
 }
 
-func appendEscaped[S ~string | ~[]byte](dst []byte, s S) []byte {
+func appendEscaped(dst []byte, s string) []byte {
 	const hexd = "0123456789abcdef"
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
-			i++
-			continue
-		}
-		if c >= utf8.RuneSelf {
-			var r rune
-			var size int
-			switch v := any(s).(type) {
-			case string:
-				r, size = utf8.DecodeRuneInString(v[i:])
-			case []byte:
-				r, size = utf8.DecodeRune(v[i:])
+	start, i := 0, 0
+	for {
+		// Skip the bytes copied verbatim: most strings of an event need
+		// no escaping at all, so 8 bytes per step while 8 are left. Inline
+		// rather than a function: an event has a few dozen strings.
+		for ; i+8 <= len(s); i += 8 {
+			w := s[i : i+8]
+			x := uint64(w[0]) | uint64(w[1])<<8 | uint64(w[2])<<16 | uint64(w[3])<<24 |
+				uint64(w[4])<<32 | uint64(w[5])<<40 | uint64(w[6])<<48 | uint64(w[7])<<56
+			if m := specialBytes(x); m != 0 {
+				i += bits.TrailingZeros64(m) >> 3
+				break
 			}
-			if r != utf8.RuneError || size != 1 {
+		}
+		for i < len(s) && verbatim[s[i]] {
+			i++
+		}
+		if i == len(s) {
+			return append(dst, s[start:]...)
+		}
+		c := s[i]
+		if c >= utf8.RuneSelf {
+			if r, size := utf8.DecodeRuneInString(s[i:]); r != utf8.RuneError || size != 1 {
 				i += size
 				continue
 			}
@@ -190,5 +216,24 @@ func appendEscaped[S ~string | ~[]byte](dst []byte, s S) []byte {
 		i++
 		start = i
 	}
-	return append(dst, s[start:]...)
 }
+
+// specialBytes sets the high bit of every byte of x (little endian) that
+// is below 0x20, '"', '\\' or non-ASCII. Only the lowest mark is exact, and
+// that is the one appendEscaped uses: below it, every byte is printable
+// ASCII, for which none of the differences borrows or sets a high bit.
+// Above it, borrows and non-ASCII bytes can mark anything.
+func specialBytes(x uint64) uint64 {
+	const lo, hi = 0x0101010101010101, 0x8080808080808080
+	q := x ^ lo*'"'  // zero bytes where x has '"'
+	b := x ^ lo*'\\' // and where it has '\\'
+	return (x | (x - lo*0x20) | (q - lo) | (b - lo)) & hi
+}
+
+// verbatim is appendEscaped's per-byte test: the bytes copied verbatim.
+var verbatim = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()

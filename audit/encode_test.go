@@ -3,6 +3,11 @@ package audit
 import (
 	"bytes"
 	"encoding/json"
+	"io"
+	"math"
+	"math/rand/v2"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -67,4 +72,130 @@ func newEncoder() zapcore.Encoder {
 		LineEnding:     "\n",
 		EncodeDuration: zapcore.NanosDurationEncoder,
 	})
+}
+
+// typicalEvent is the shape of a gateway event (~1.1 KB sealed): a list
+// response with record ids and several transforms.
+func typicalEvent() *Event {
+	e := sampleEvent()
+	e.RequestID = "01JDB4Z9Q6X8M2K7P3N5R1T0VW"
+	e.DecisionID = "4f1c2e7a9b3d5f60"
+	e.Path = "/crm/customers"
+	e.SubjectID = "alice@example.com"
+	e.SubjectRoles = []string{"support", "eu-agents"}
+	e.SubjectMethod = "jwt"
+	e.ClientIP = "10.20.30.40"
+	e.PolicyRevision = "9c1b7e3f2a6d4c58b0e1f7a3d9c2b4e6"
+	e.Transforms = []TransformCount{
+		{Direction: "response", Path: "$.customers[*].ssn", Action: "mask", Count: 10},
+		{Direction: "response", Path: "$.customers[*].email", Action: "hash", Count: 10},
+		{Direction: "response", Path: "$.customers[*].phone", Action: "redact", Count: 9},
+		{Direction: "response", Path: "$.customers[*].address.street", Action: "drop", Count: 10},
+	}
+	e.RecordIDs = []string{`"c-0000010"`, `"c-0000011"`, `"c-0000012"`, `"c-0000013"`, `"c-0000014"`, `"c-0000015"`, `"c-0000016"`, `"c-0000017"`, `"c-0000018"`, `"c-0000019"`}
+	e.Tags = map[string]string{"purpose": "support"}
+	e.BytesIn, e.BytesOut = 0, 18342
+	return e
+}
+
+func BenchmarkLogTypical(b *testing.B) {
+	l, _ := New(Config{}, Options{Stdout: io.Discard})
+	ev := typicalEvent()
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = l.Log(ev)
+	}
+}
+
+// TestAppendStringMatchesZap: the escaper's 8-byte scan agrees with zap
+// for every special byte at every position of strings around the word
+// size, and for random mixes.
+func TestAppendStringMatchesZap(t *testing.T) {
+	t.Parallel()
+	enc := newEncoder()
+	check := func(s string) {
+		t.Helper()
+		e := &Event{Time: time.Unix(0, 0).UTC(), RequestID: s}
+		buf, err := enc.EncodeEntry(zapcore.Entry{Time: e.Time}, []zapcore.Field{{Type: zapcore.InlineMarshalerType, Interface: e}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+		if got := appendEvent(nil, e); !bytes.Equal(got, want) {
+			t.Fatalf("%q:\n got %s\nwant %s", s, got, want)
+		}
+	}
+	specials := []string{"\"", "\\", "\x00", "\x1f", "\n", "\x7f", " ", "é", "日", "\xff", "\xe6\x97", "\x80"}
+	for n := 0; n <= 20; n++ {
+		for i := 0; i <= n; i++ {
+			for _, sp := range specials {
+				check(strings.Repeat("a", i) + sp + strings.Repeat("b", n-i))
+			}
+		}
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	alphabet := []byte("ab\"\\\x00\x1f\x20\x7f\x80\xc3\xa9\xe6\x97\xa5\xff")
+	for range 2000 {
+		b := make([]byte, r.IntN(40))
+		for i := range b {
+			b[i] = alphabet[r.IntN(len(alphabet))]
+		}
+		check(string(b))
+	}
+}
+
+// BenchmarkLogTypicalCold writes over 256 KiB between events, as the
+// gateway's own work does between requests: the bytes the audit path
+// touches then cost what they cost live, not what they cost in cache.
+func BenchmarkLogTypicalCold(b *testing.B) {
+	l, _ := New(Config{}, Options{Stdout: io.Discard})
+	ev := typicalEvent()
+	junk := make([]byte, 256<<10)
+	b.ReportAllocs()
+	for b.Loop() {
+		for i := 0; i < len(junk); i += 64 {
+			junk[i]++
+		}
+		_ = l.Log(ev)
+	}
+}
+
+// BenchmarkColdBaseline is BenchmarkLogTypicalCold without the event.
+func BenchmarkColdBaseline(b *testing.B) {
+	junk := make([]byte, 256<<10)
+	for b.Loop() {
+		for i := 0; i < len(junk); i += 64 {
+			junk[i]++
+		}
+	}
+}
+
+func BenchmarkAppendEventTypical(b *testing.B) {
+	e := typicalEvent()
+	e.ChainID, e.Seq, e.prevHash = "0123456789abcdef01234567", 42, []byte("9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08")
+	var dst []byte
+	b.ReportAllocs()
+	for b.Loop() {
+		dst = appendEvent(dst[:0], e)
+	}
+}
+
+// TestAppendIntMatchesStrconv: the integers are what zap writes
+// (strconv), from the edges to random values.
+func TestAppendIntMatchesStrconv(t *testing.T) {
+	t.Parallel()
+	ints := []int64{0, 1, 9, 10, 11, 99, 100, 101, 999, 1000, 1 << 40, math.MaxInt64, -1, -10, math.MinInt64}
+	r := rand.New(rand.NewPCG(3, 4))
+	for range 1000 {
+		ints = append(ints, r.Int64()>>r.IntN(64), -r.Int64()>>r.IntN(64))
+	}
+	for _, v := range ints {
+		if got, want := string(appendInt([]byte("x"), v)), strconv.AppendInt([]byte("x"), v, 10); got != string(want) {
+			t.Fatalf("appendInt(%d) = %s, want %s", v, got, want)
+		}
+		u := uint64(v)
+		if got, want := string(appendUint([]byte("x"), u)), strconv.AppendUint([]byte("x"), u, 10); got != string(want) {
+			t.Fatalf("appendUint(%d) = %s, want %s", u, got, want)
+		}
+	}
 }

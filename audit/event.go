@@ -33,7 +33,7 @@ type Event struct {
 	Time           time.Time
 	ChainID        string // set by Logger.Log
 	Seq            uint64 // set by Logger.Log
-	prevHash       []byte // set by Logger.Log, valid while it encodes
+	prevHash       []byte // set by Logger.Log (hex, encoded unescaped), valid while it encodes
 	reserved       bool   // a queue slot is held (Logger.Reserve)
 	RequestID      string
 	DecisionID     string

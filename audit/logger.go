@@ -146,10 +146,10 @@ type Options struct {
 type Logger struct {
 	mu    sync.Mutex
 	outs  []*output
+	last  *output // the last event sink: it takes the line instead of a copy
 	deny  bool
 	chain chain  // guarded by mu
-	ebuf  []byte // the encoded event; guarded by mu
-	line  []byte // the sealed line; guarded by mu
+	line  []byte // the event being logged; guarded by mu
 	// logged and dropped count events (not checkpoints).
 	logged  atomic.Uint64
 	dropped atomic.Uint64
@@ -221,6 +221,9 @@ func New(cfg Config, opts Options) (*Logger, error) {
 		}
 		o.start()
 		l.outs = append(l.outs, o)
+		if !o.witness {
+			l.last = o
+		}
 	}
 	seg := segmentLine(time.Now(), l.chain.id, l.prev, l.signer)
 	for _, o := range l.outs {
@@ -286,14 +289,19 @@ func (l *Logger) Log(e *Event) error {
 	}
 	l.chain.seq++
 	e.ChainID, e.Seq, e.prevHash = l.chain.id, l.chain.seq, l.chain.prev
-	l.ebuf = appendEvent(l.ebuf[:0], e)
-	l.line = l.chain.seal(l.line[:0], l.ebuf)
+	l.line = l.chain.seal(appendEvent(l.line[:0], e))
 	var lost error
 	for _, o := range l.outs {
 		if o.witness {
 			continue
 		}
-		if !o.enqueue(l.line, reserved, nil) {
+		var ok bool
+		if o == l.last {
+			ok = o.enqueueOwned(&l.line, reserved)
+		} else {
+			ok = o.enqueue(l.line, reserved, nil)
+		}
+		if !ok {
 			lost = fmt.Errorf("%w: sink %s", ErrDropped, o.name)
 		}
 	}

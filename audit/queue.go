@@ -131,6 +131,21 @@ func (o *output) reserveLocked() bool {
 // the event holds a slot taken by reserve. It reports false when the
 // record was dropped (counted): no slot and no spool.
 func (o *output) enqueue(line []byte, reserved bool, cp *cpRef) bool {
+	return o.push(line, nil, reserved, cp)
+}
+
+// enqueueOwned is enqueue for a line the caller gives up: *line itself is
+// queued, and the caller gets a delivered record's buffer for its next
+// line in exchange. So the request path encodes an event straight into
+// the buffer its (last) sink's queue keeps, without a copy. A spooled or
+// dropped line stays the caller's.
+func (o *output) enqueueOwned(line *[]byte, reserved bool) bool {
+	return o.push(*line, line, reserved, nil)
+}
+
+// push queues line, a copy of it or, with owned (&line), line itself, or
+// spools it; see enqueue.
+func (o *output) push(line []byte, owned *[]byte, reserved bool, cp *cpRef) bool {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if reserved && o.reserved > 0 {
@@ -148,7 +163,17 @@ func (o *output) enqueue(line []byte, reserved bool, cp *cpRef) bool {
 		} else {
 			b = new([]byte)
 		}
-		*b = append((*b)[:0], line...)
+		if owned == nil {
+			*b = append((*b)[:0], line...)
+		} else {
+			next := (*b)[:0]
+			if cap(next) < len(line) {
+				// The next event needs about as much room: one
+				// allocation instead of the appends' repeated growth.
+				next = make([]byte, 0, cap(line))
+			}
+			*b, *owned = line, next
+		}
 		o.q = append(o.q, qitem{buf: b, cp: cp})
 		o.signal()
 		return true

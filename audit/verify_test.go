@@ -155,7 +155,7 @@ func forge(t *testing.T, lines []string, i int, all bool) []string {
 		}
 		var ch chain
 		ch.prev = []byte(prev)
-		c[j] = string(ch.seal(nil, []byte(body+"\n")))
+		c[j] = string(ch.seal([]byte(body)))
 	}
 	c[i] = strings.Replace(c[i], `"status":200`, `"status":500`, 1)
 	rehash(i, hashOf(c[i-1]))
