@@ -68,6 +68,7 @@ func TestIdentifyCredentials(t *testing.T) {
 		{"bearer without token", v, Credentials{Authorization: []byte("Bearer")}, Subject{}, ReasonMalformedToken},
 		{"bearer with blank token", v, Credentials{Authorization: []byte("Bearer   ")}, Subject{}, ReasonMalformedToken},
 		{"bearer with two tokens", v, Credentials{Authorization: []byte("Bearer " + tok + " " + tok)}, Subject{}, ReasonMalformedToken},
+		{"bearer with a tab in the token", v, Credentials{Authorization: []byte("Bearer " + tok + "\t" + tok)}, Subject{}, ReasonMalformedToken},
 		{"lowercase bearer", v, Credentials{Authorization: []byte("bearer " + tok)},
 			Subject{Authenticated: true, ID: "alice", Roles: []string{"support"}, Method: "jwt"}, ""},
 		{"jwt wins over certificate", v, Credentials{Authorization: []byte("Bearer " + tok), PeerCertificates: []*x509.Certificate{leaf}},
