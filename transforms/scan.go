@@ -61,7 +61,10 @@ func scanStringFlags(s []byte, i int) (end int, flags uint8) {
 	for {
 		// Skip runs of ordinary ASCII bytes eight at a time.
 		for i+8 <= len(s) {
-			x := binary.LittleEndian.Uint64(s[i:])
+			// s[i:i+8:i+8], not s[i:]: a slice of nonzero capacity needs no
+			// masking of its offset, which would lengthen the chain of
+			// dependent instructions from one string to the next.
+			x := binary.LittleEndian.Uint64(s[i : i+8 : i+8])
 			if t := specialBytes(x); t != 0 {
 				n := bits.TrailingZeros64(t) // 8k+7 for the first special byte k
 				i += n >> 3
