@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"time"
 	"unicode/utf8"
+
+	"github.com/veilgw/veil/internal/swar"
 )
 
 // appendEvent appends e's JSON line (without the hash member and without
@@ -177,7 +179,7 @@ func appendEscaped(dst []byte, s string) []byte {
 			w := s[i : i+8]
 			x := uint64(w[0]) | uint64(w[1])<<8 | uint64(w[2])<<16 | uint64(w[3])<<24 |
 				uint64(w[4])<<32 | uint64(w[5])<<40 | uint64(w[6])<<48 | uint64(w[7])<<56
-			if m := specialBytes(x); m != 0 {
+			if m := swar.Special(x); m != 0 {
 				i += bits.TrailingZeros64(m) >> 3
 				break
 			}
@@ -216,18 +218,6 @@ func appendEscaped(dst []byte, s string) []byte {
 		i++
 		start = i
 	}
-}
-
-// specialBytes sets the high bit of every byte of x (little endian) that
-// is below 0x20, '"', '\\' or non-ASCII. Only the lowest mark is exact, and
-// that is the one appendEscaped uses: below it, every byte is printable
-// ASCII, for which none of the differences borrows or sets a high bit.
-// Above it, borrows and non-ASCII bytes can mark anything.
-func specialBytes(x uint64) uint64 {
-	const lo, hi = 0x0101010101010101, 0x8080808080808080
-	q := x ^ lo*'"'  // zero bytes where x has '"'
-	b := x ^ lo*'\\' // and where it has '\\'
-	return (x | (x - lo*0x20) | (q - lo) | (b - lo)) & hi
 }
 
 // verbatim is appendEscaped's per-byte test: the bytes copied verbatim.

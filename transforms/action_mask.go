@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/veilgw/veil/internal/swar"
 )
 
 // maskAction replaces characters by a mask character.
@@ -140,7 +142,7 @@ func (a *maskAction) appendPlain(dst, lit []byte, ascii bool) (out []byte, ok bo
 // isASCII reports whether b holds only ASCII bytes, eight at a time.
 func isASCII(b []byte) bool {
 	for len(b) >= 8 {
-		if binary.LittleEndian.Uint64(b)&swarHi != 0 {
+		if binary.LittleEndian.Uint64(b)&swar.Hi != 0 {
 			return false
 		}
 		b = b[8:]

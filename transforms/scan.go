@@ -4,17 +4,14 @@ import (
 	"encoding/binary"
 	"math/bits"
 	"unicode/utf8"
+
+	"github.com/veilgw/veil/internal/swar"
 )
 
 // This file holds the strict RFC 8259 scanner primitives shared by the
 // rewriter and the condition evaluator. Every function takes the document
 // and a position and returns the position after the construct, or -1 when
 // the bytes are not valid JSON. None allocates.
-
-const (
-	swarLo = 0x0101010101010101
-	swarHi = 0x8080808080808080
-)
 
 // isWS reports JSON insignificant whitespace.
 func isWS(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
@@ -28,15 +25,6 @@ func skipWS(s []byte, i int) int {
 		i++
 	}
 	return i
-}
-
-// specialBytes flags (bit 7 of the byte) the bytes of the little-endian
-// word x that end a run of ordinary string bytes: '"', '\\', control
-// characters and non-ASCII bytes. The lowest flagged byte is exactly the
-// first special one (borrows only propagate upwards from a special byte);
-// higher flags may be spurious.
-func specialBytes(x uint64) uint64 {
-	return ((x - swarLo*0x20) | ((x ^ swarLo*'"') - swarLo) | ((x ^ swarLo*'\\') - swarLo) | x) & swarHi
 }
 
 // scanString scans the string starting at s[i] == '"'. It returns the
@@ -65,7 +53,7 @@ func scanStringFlags(s []byte, i int) (end int, flags uint8) {
 			// masking of its offset, which would lengthen the chain of
 			// dependent instructions from one string to the next.
 			x := binary.LittleEndian.Uint64(s[i : i+8 : i+8])
-			if t := specialBytes(x); t != 0 {
+			if t := swar.Special(x); t != 0 {
 				n := bits.TrailingZeros64(t) // 8k+7 for the first special byte k
 				i += n >> 3
 				// The usual stop, the closing quote, is read from x rather
