@@ -58,8 +58,13 @@ func benchRules16() []Rule {
 }
 
 func benchRewrite(b *testing.B, rules []Rule, n int) {
-	keys := testKeys(b)
-	p := compileTest(b, rules, Options{Keys: keys})
+	benchRewriteOpts(b, rules, n, Options{Keys: testKeys(b)})
+}
+
+// benchRewriteOpts measures rewriting a list of n customers with rules
+// compiled with opts.
+func benchRewriteOpts(b *testing.B, rules []Rule, n int, opts Options) {
+	p := compileTest(b, rules, opts)
 	doc := customers(n)
 	var res Result
 	out, err := p.Rewrite(nil, doc, &res)
@@ -176,19 +181,5 @@ func BenchmarkRewriteMask4Page(b *testing.B) {
 		r("$.customers[*].phone", "mask", "keep_last", 2),
 		r("$.customers[*].notes", "redact"),
 	}
-	p := compileTest(b, rules, Options{RecordIDs: "$.customers[*].id"})
-	doc := customers(10)
-	var res Result
-	out, err := p.Rewrite(nil, doc, &res)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.SetBytes(int64(len(doc)))
-	b.ReportAllocs()
-	for b.Loop() {
-		out, err = p.Rewrite(out[:0], doc, &res)
-		if err != nil {
-			b.Fatal(err)
-		}
-	}
+	benchRewriteOpts(b, rules, 10, Options{RecordIDs: "$.customers[*].id"})
 }
