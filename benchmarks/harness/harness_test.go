@@ -18,24 +18,37 @@ func (l testLog) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// runSmoke runs the harness in smoke mode, within limit, with what o sets
+// plus fresh directories (OutDir too unless set), a build from this tree,
+// this test's log and the smallest allowed workload (64 paths, 256
+// subjects). It skips in -short mode.
+func runSmoke(t *testing.T, o options, limit time.Duration) *report {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("starts real gateways and loads them for seconds")
+	}
+	o.BinDir, o.BenchDir, o.Build, o.Smoke, o.Log, o.Pages, o.Subjects = t.TempDir(), t.TempDir(), true, true, testLog{t}, 64, 256
+	if o.OutDir == "" {
+		o.OutDir = t.TempDir()
+	}
+	o.smokeDefaults()
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	defer cancel()
+	rep, err := run(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep
+}
+
 // TestSmoke runs the harness's smoke mode for real: veil and the fasthttp
 // floor built from this tree, every installed contender started on
 // loopback, each checked for the right bytes (masked, tokenized, denied)
 // before being loaded for a second. Contenders that are not installed
 // (nginx, njs, opa) are reported skipped, never faked.
 func TestSmoke(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts real gateways and loads them for seconds")
-	}
 	out := t.TempDir()
-	o := options{BinDir: t.TempDir(), BenchDir: t.TempDir(), Build: true, OutDir: out, Smoke: true, Log: testLog{t}, Pages: 64, Subjects: 256}
-	o.smokeDefaults()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	rep, err := run(ctx, o)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rep := runSmoke(t, options{OutDir: out}, 2*time.Minute)
 	seen := map[string]bool{}
 	for _, r := range rep.Rows {
 		seen[r.label()] = true
@@ -83,20 +96,8 @@ func TestSmoke(t *testing.T) {
 // direct, the floor and Veil (an in-process upstream stands in) and says
 // nginx was skipped.
 func TestSmokeWithoutNginx(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts real gateways and loads them for seconds")
-	}
 	profiles := t.TempDir()
-	o := options{BinDir: t.TempDir(), BenchDir: t.TempDir(), Build: true, OutDir: t.TempDir(), Smoke: true, Log: testLog{t},
-		Pages: 64, Subjects: 256, Without: []string{"nginx"}, Only: []string{"fasthttp-floor", "veil mask4", "nginx"},
-		ProfileDir: profiles}
-	o.smokeDefaults()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	rep, err := run(ctx, o)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rep := runSmoke(t, options{Without: []string{"nginx"}, Only: []string{"fasthttp-floor", "veil mask4", "nginx"}, ProfileDir: profiles}, time.Minute)
 	got := map[string]float64{}
 	for _, r := range rep.Rows {
 		got[r.label()] = r.MedianRPS
@@ -138,19 +139,8 @@ func skippedMentions(lines []string, label string) bool {
 // TestLatencySmoke runs -latency for real, bounded: Veil's closed-loop
 // maximum, then direct, the floor and Veil at half of it, open loop.
 func TestLatencySmoke(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts real gateways and loads them for seconds")
-	}
 	out := t.TempDir()
-	o := options{BinDir: t.TempDir(), BenchDir: t.TempDir(), Build: true, OutDir: out, Smoke: true, Log: testLog{t},
-		Pages: 64, Subjects: 256, Mode: "latency"}
-	o.smokeDefaults()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	rep, err := run(ctx, o)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rep := runSmoke(t, options{OutDir: out, Mode: "latency"}, time.Minute)
 	l := rep.Latency
 	if l == nil || l.Rate <= 0 || l.VeilMaxRPS <= 0 {
 		t.Fatalf("no latency report: %+v", l)
