@@ -53,12 +53,9 @@ type exchange struct {
 	rev       policy.Revision // pinned for the request
 	input     policy.Input
 	decision  *policy.Decision
-	progs     *decisionPrograms
-	reqProg   *transforms.Program
-	respProg  *transforms.Program
+	progs     *decisionPrograms // set by decide; every later stage has it
 	respRules bool
 	reqRes    transforms.Result
-	queryProg *transforms.Program
 	queryRes  transforms.Result
 	respRes   transforms.Result
 

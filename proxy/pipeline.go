@@ -427,7 +427,6 @@ func (g *Gateway) decide(x *exchange) errCode {
 		return errInvalidDecision
 	}
 	x.progs = progs
-	x.reqProg, x.queryProg, x.respProg = progs.req, progs.query, progs.resp
 	x.respRules = len(d.ResponseTransforms) > 0
 	return errNone
 }
@@ -507,7 +506,7 @@ func safeReason(s string) string {
 
 // transformRequest applies the decision's request_transforms to the body.
 func (g *Gateway) transformRequest(x *exchange) errCode {
-	if x.reqProg == nil {
+	if x.progs.req == nil {
 		return errNone
 	}
 	g.readRequestBody(x)
@@ -521,7 +520,7 @@ func (g *Gateway) transformRequest(x *exchange) errCode {
 			return x.bodyErr
 		}
 	}
-	out, err := x.reqProg.Rewrite(x.upBody[:0], x.body, &x.reqRes)
+	out, err := x.progs.req.Rewrite(x.upBody[:0], x.body, &x.reqRes)
 	if err != nil {
 		return g.rewriteErr(x, err, errInvalidJSON)
 	}
@@ -581,7 +580,7 @@ func (g *Gateway) forward(x *exchange) errCode {
 		drop |= hdrAuth
 		extra = g.apiKeyHeader
 	}
-	if x.respProg != nil {
+	if x.progs.resp != nil {
 		// The response must come back whole and decodable.
 		drop |= hdrPartial
 	}
@@ -651,7 +650,7 @@ func (g *Gateway) forward(x *exchange) errCode {
 	resp := x.fwdResp
 	// A body that is rewritten is read whole by the client (no per-request
 	// stream plumbing); anything else streams through.
-	resp.StreamBody = x.respProg == nil
+	resp.StreamBody = x.progs.resp == nil
 	var tried *upstream
 	for attempt := 0; ; attempt++ {
 		up := r.pool.pick(tried)
@@ -693,7 +692,7 @@ func (g *Gateway) forward(x *exchange) errCode {
 // transformResponse reads, decodes and rewrites the upstream body when the
 // decision has response transforms (or record ids to collect).
 func (g *Gateway) transformResponse(x *exchange) errCode {
-	if x.respProg == nil {
+	if x.progs.resp == nil {
 		return errNone
 	}
 	resp := x.upResp
@@ -727,7 +726,7 @@ func (g *Gateway) transformResponse(x *exchange) errCode {
 		// Record ids only: the body is passed unchanged; a body that is
 		// not JSON has no record ids.
 		var err error
-		x.scratch, err = x.respProg.Rewrite(x.scratch[:0], body, &x.respRes)
+		x.scratch, err = x.progs.resp.Rewrite(x.scratch[:0], body, &x.respRes)
 		if err == nil {
 			x.ev.RecordIDs = append(x.ev.RecordIDs[:0], x.respRes.RecordIDs...)
 			x.ev.RecordIDsCut = x.respRes.RecordIDsTruncated
@@ -736,7 +735,7 @@ func (g *Gateway) transformResponse(x *exchange) errCode {
 		x.outBodySet = true
 		return errNone
 	}
-	out, err := x.respProg.Rewrite(x.outBody[:0], body, &x.respRes)
+	out, err := x.progs.resp.Rewrite(x.outBody[:0], body, &x.respRes)
 	if err != nil {
 		return g.rewriteErr(x, err, errUpstreamBadBody)
 	}
