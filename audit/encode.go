@@ -20,9 +20,9 @@ func appendEvent(dst []byte, e *Event) []byte {
 	dst = e.Time.AppendFormat(dst, time.RFC3339Nano)
 	dst = append(dst, '"')
 	if e.ChainID != "" {
-		dst = appendKey(dst, "chain_id")
+		dst = append(dst, `,"chain_id":`...)
 		dst = appendString(dst, e.ChainID)
-		dst = appendKey(dst, "seq")
+		dst = append(dst, `,"seq":`...)
 		dst = appendUint(dst, e.Seq)
 		// prev_hash is the chain's own hex digest (or empty): nothing to
 		// escape.
@@ -30,28 +30,28 @@ func appendEvent(dst []byte, e *Event) []byte {
 		dst = append(dst, e.prevHash...)
 		dst = append(dst, '"')
 	}
-	dst = appendKey(dst, "request_id")
+	dst = append(dst, `,"request_id":`...)
 	dst = appendString(dst, e.RequestID)
 	if e.DecisionID != "" {
-		dst = appendKey(dst, "decision_id")
+		dst = append(dst, `,"decision_id":`...)
 		dst = appendString(dst, e.DecisionID)
 	}
-	dst = appendKey(dst, "route")
+	dst = append(dst, `,"route":`...)
 	dst = appendString(dst, e.Route)
-	dst = appendKey(dst, "method")
+	dst = append(dst, `,"method":`...)
 	dst = appendString(dst, e.Method)
-	dst = appendKey(dst, "path")
+	dst = append(dst, `,"path":`...)
 	dst = appendString(dst, e.Path)
-	dst = appendKey(dst, "status")
+	dst = append(dst, `,"status":`...)
 	dst = appendInt(dst, int64(e.Status))
-	dst = appendKey(dst, "allowed")
+	dst = append(dst, `,"allowed":`...)
 	dst = strconv.AppendBool(dst, e.Allowed)
 	if e.Reason != "" {
-		dst = appendKey(dst, "reason")
+		dst = append(dst, `,"reason":`...)
 		dst = appendString(dst, e.Reason)
 	}
 	if e.ErrorCode != "" {
-		dst = appendKey(dst, "error_code")
+		dst = append(dst, `,"error_code":`...)
 		dst = appendString(dst, e.ErrorCode)
 	}
 	dst = append(dst, `,"subject":{"id":`...)
@@ -59,13 +59,13 @@ func appendEvent(dst []byte, e *Event) []byte {
 	dst = append(dst, `,"roles":`...)
 	dst = appendStrings(dst, e.SubjectRoles)
 	if e.SubjectMethod != "" {
-		dst = appendKey(dst, "method")
+		dst = append(dst, `,"method":`...)
 		dst = appendString(dst, e.SubjectMethod)
 	}
 	dst = append(dst, '}')
-	dst = appendKey(dst, "client_ip")
+	dst = append(dst, `,"client_ip":`...)
 	dst = appendString(dst, e.ClientIP)
-	dst = appendKey(dst, "policy_revision")
+	dst = append(dst, `,"policy_revision":`...)
 	dst = appendString(dst, e.PolicyRevision)
 	dst = append(dst, `,"transforms":[`...)
 	for i := range e.Transforms {
@@ -75,16 +75,16 @@ func appendEvent(dst []byte, e *Event) []byte {
 		}
 		dst = append(dst, `{"direction":`...)
 		dst = appendString(dst, t.Direction)
-		dst = appendKey(dst, "path")
+		dst = append(dst, `,"path":`...)
 		dst = appendString(dst, t.Path)
-		dst = appendKey(dst, "action")
+		dst = append(dst, `,"action":`...)
 		dst = appendString(dst, t.Action)
-		dst = appendKey(dst, "count")
+		dst = append(dst, `,"count":`...)
 		dst = appendInt(dst, int64(t.Count))
 		dst = append(dst, '}')
 	}
 	dst = append(dst, ']')
-	dst = appendKey(dst, "failed_values")
+	dst = append(dst, `,"failed_values":`...)
 	dst = appendInt(dst, int64(e.FailedValues))
 	dst = append(dst, `,"record_ids":`...)
 	dst = appendStrings(dst, e.RecordIDs)
@@ -93,38 +93,53 @@ func appendEvent(dst []byte, e *Event) []byte {
 	}
 	if len(e.Tags) > 0 {
 		dst = append(dst, `,"tags":{`...)
-		var buf [8]string
-		keys := buf[:0]
-		for k := range e.Tags {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
-		for i, k := range keys {
-			if i > 0 {
-				dst = append(dst, ',')
+		if len(e.Tags) == 1 {
+			// Nothing to sort, and the value comes with the key.
+			for k, v := range e.Tags {
+				dst = appendString(dst, k)
+				dst = append(dst, ':')
+				dst = appendString(dst, v)
 			}
-			dst = appendString(dst, k)
-			dst = append(dst, ':')
-			dst = appendString(dst, e.Tags[k])
+		} else {
+			var buf [8]string
+			keys := buf[:0]
+			for k := range e.Tags {
+				keys = append(keys, k)
+			}
+			slices.Sort(keys)
+			for i, k := range keys {
+				if i > 0 {
+					dst = append(dst, ',')
+				}
+				dst = appendString(dst, k)
+				dst = append(dst, ':')
+				dst = appendString(dst, e.Tags[k])
+			}
 		}
 		dst = append(dst, '}')
 	}
-	dst = appendKey(dst, "bytes_in")
+	dst = append(dst, `,"bytes_in":`...)
 	dst = appendInt(dst, e.BytesIn)
-	dst = appendKey(dst, "bytes_out")
+	dst = append(dst, `,"bytes_out":`...)
 	dst = appendInt(dst, e.BytesOut)
-	dst = appendKey(dst, "duration_us")
+	dst = append(dst, `,"duration_us":`...)
 	dst = appendInt(dst, e.Duration.Microseconds())
-	dst = appendKey(dst, "upstream_status")
+	dst = append(dst, `,"upstream_status":`...)
 	dst = appendInt(dst, int64(e.UpstreamStatus))
 	return append(dst, '}')
 }
 
-func appendKey(dst []byte, k string) []byte {
-	dst = append(dst, ',', '"')
-	dst = append(dst, k...)
-	return append(dst, '"', ':')
-}
+// digits2 holds the two digits of 0 to 99.
+const digits2 = "00010203040506070809" +
+	"10111213141516171819" +
+	"20212223242526272829" +
+	"30313233343536373839" +
+	"40414243444546474849" +
+	"50515253545556575859" +
+	"60616263646566676869" +
+	"70717273747576777879" +
+	"80818283848586878889" +
+	"90919293949596979899"
 
 // appendInt is strconv.AppendInt(dst, v, 10): an event has a dozen
 // integers of a few digits, for which strconv's general path (two calls
@@ -136,15 +151,28 @@ func appendInt(dst []byte, v int64) []byte {
 	return appendUint(dst, uint64(v))
 }
 
-// appendUint is strconv.AppendUint(dst, v, 10), likewise.
+// appendUint is strconv.AppendUint(dst, v, 10), likewise: two digits
+// per division.
 func appendUint(dst []byte, v uint64) []byte {
-	var b [20]byte
-	i := len(b) - 1
-	for ; v >= 10; v /= 10 {
-		b[i] = byte('0' + v%10)
-		i--
+	if v < 10 {
+		return append(dst, byte('0'+v))
 	}
-	b[i] = byte('0' + v)
+	var b [20]byte
+	i := len(b)
+	for v >= 100 {
+		q := v / 100
+		r := v - 100*q
+		i -= 2
+		b[i], b[i+1] = digits2[2*r], digits2[2*r+1]
+		v = q
+	}
+	if v >= 10 {
+		i -= 2
+		b[i], b[i+1] = digits2[2*v], digits2[2*v+1]
+	} else {
+		i--
+		b[i] = byte('0' + v)
+	}
 	return append(dst, b[i:]...)
 }
 
@@ -162,10 +190,69 @@ func appendStrings(dst []byte, ss []string) []byte {
 // appendString appends s as a JSON string with zap's escaping: '"' and
 // '\\' escaped, \n \r \t, other control characters as \u00XX, invalid
 // UTF-8 as \ufffd, everything else verbatim.
+//
+// Most strings of an event need no escaping at all: verbatimString tells
+// so a word at a time, and they are copied as they are. A record id is a JSON literal of its own, commonly a string ("c-1",
+// quotes included): when only its two quotes need escaping, they are
+// written as constants around the copied inside. Everything else goes
+// through appendEscaped. TestAppendStringFastPaths holds every path to
+// appendEscaped's output.
 func appendString(dst []byte, s string) []byte {
+	if n := len(s); n >= 2 && s[0] == '"' && s[n-1] == '"' {
+		// Not verbatim (it has quotes): a literal with a plain inside?
+		if in := s[1 : n-1]; verbatimString(in) {
+			dst = append(dst, `"\"`...)
+			dst = append(dst, in...)
+			return append(dst, `\""`...)
+		}
+	} else if verbatimString(s) {
+		dst = append(dst, '"')
+		dst = append(dst, s...)
+		return append(dst, '"')
+	}
 	dst = append(dst, '"')
 	dst = appendEscaped(dst, s)
 	return append(dst, '"')
+}
+
+// verbatimString reports whether appendEscaped copies s unchanged:
+// whether s is printable ASCII without '"' and '\\'. swar.Special flags a word iff
+// one of its bytes is special (the lowest flag is exact), so the words
+// may overlap and repeat bytes, and may be padded with printable ones:
+// a string of 8 bytes or more is tested as its 8-byte words plus its
+// last 8 bytes, a shorter one as one word made of its first and last 4
+// bytes (4 to 7 bytes) or of its first, middle and last byte padded with
+// spaces (1 to 3).
+func verbatimString(s string) bool {
+	n := len(s)
+	switch {
+	case n >= 8:
+		for i := 0; i+8 <= n; i += 8 {
+			if swar.Special(load64(s[i:])) != 0 {
+				return false
+			}
+		}
+		return swar.Special(load64(s[n-8:])) == 0
+	case n >= 4:
+		return swar.Special(uint64(load32(s))|uint64(load32(s[n-4:]))<<32) == 0
+	case n > 0:
+		x := uint64(s[0]) | uint64(s[n>>1])<<8 | uint64(s[n-1])<<16 | 0x2020202020<<24
+		return swar.Special(x) == 0
+	}
+	return true
+}
+
+// load64 is the little-endian word of s's first 8 bytes.
+func load64(s string) uint64 {
+	_ = s[7]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+}
+
+// load32 is the little-endian word of s's first 4 bytes.
+func load32(s string) uint32 {
+	_ = s[3]
+	return uint32(s[0]) | uint32(s[1])<<8 | uint32(s[2])<<16 | uint32(s[3])<<24
 }
 
 func appendEscaped(dst []byte, s string) []byte {

@@ -189,6 +189,12 @@ func TestAppendIntMatchesStrconv(t *testing.T) {
 	for range 1000 {
 		ints = append(ints, r.Int64()>>r.IntN(64), -r.Int64()>>r.IntN(64))
 	}
+	for v := int64(0); v < 1e5; v++ { // every digit pair in every place
+		ints = append(ints, v)
+	}
+	for p := int64(1); p <= 1e18; p *= 10 {
+		ints = append(ints, p-1, p, p+1, 2*p-1, -p)
+	}
 	for _, v := range ints {
 		if got, want := string(appendInt([]byte("x"), v)), strconv.AppendInt([]byte("x"), v, 10); got != string(want) {
 			t.Fatalf("appendInt(%d) = %s, want %s", v, got, want)
