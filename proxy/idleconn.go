@@ -2,8 +2,6 @@ package proxy
 
 import (
 	"net"
-	"runtime"
-	"sync/atomic"
 	"time"
 )
 
@@ -17,22 +15,10 @@ import (
 // Moving a deadline costs a timer update per call, so it moves at most
 // every quarter of the timeout, to 1.25 times the timeout: a connection
 // is then cut after between T and 1.25 T without progress, never sooner.
-//
-// A Read that follows a Write yields the processor first (runtime.Gosched).
-// The read after a write waits for the peer's answer: the upstream's
-// response after the request, the client's next request after the
-// response. Read at once, it almost always finds nothing: a failed read
-// syscall (EAGAIN), then parking on the network poller and being woken by
-// it. Yielding lets the goroutines already runnable go first; under load
-// the answer has arrived by the time this one runs again, and the read
-// succeeds at the first try: half the read syscalls and far fewer poller
-// wake-ups per request (benchmarks/README). Idle, nothing else is runnable
-// and the yield returns at once.
 type idleConn struct {
 	net.Conn
 	readIdle, writeIdle time.Duration
 	readNext, writeNext time.Duration // monoNow after which the deadline moves again
-	wrote               atomic.Bool   // a Write since the last Read (Read and Write may run concurrently)
 }
 
 // monoEpoch and monoNow give a monotonic clock reading that costs one
@@ -54,10 +40,6 @@ func due(next *time.Duration, idle time.Duration) (time.Time, bool) {
 }
 
 func (c *idleConn) Read(p []byte) (int, error) {
-	if c.wrote.Load() {
-		c.wrote.Store(false)
-		runtime.Gosched()
-	}
 	if c.readIdle > 0 {
 		if d, ok := due(&c.readNext, c.readIdle); ok {
 			if err := c.Conn.SetReadDeadline(d); err != nil {
@@ -75,9 +57,6 @@ func (c *idleConn) Write(p []byte) (int, error) {
 				return 0, err
 			}
 		}
-	}
-	if !c.wrote.Load() {
-		c.wrote.Store(true)
 	}
 	return c.Conn.Write(p)
 }
