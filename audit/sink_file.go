@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"gopkg.in/natefinch/lumberjack.v2"
@@ -17,8 +18,9 @@ import (
 // that the sink rotates by age), and fsyncs per its policy:
 //
 //   - interval (default): a background fsync at most once a second, so
-//     writes never wait on the disk and a kill -9 loses nothing written
-//     (the page cache survives it); a power loss loses at most ~1 s.
+//     writes never wait on the disk (not even on a slow fsync: a write only
+//     marks the file dirty) and a kill -9 loses nothing written (the page
+//     cache survives it); a power loss loses at most ~1 s.
 //   - batch: fsync after every delivered batch before it counts as
 //     delivered; the strongest against power loss, but delivery then lags
 //     by an fsync under load, and records still queued are what a kill -9
@@ -32,11 +34,13 @@ type fileSink struct {
 	opened      time.Time // when the current file was started (age rotation)
 	buf         []byte
 
-	syncMu sync.Mutex
-	syncf  *os.File // a second handle on the current file, for fsync
-	dirty  bool     // written since the last fsync; guarded by syncMu
-	stop   chan struct{}
-	done   chan struct{}
+	syncMu    sync.Mutex
+	syncf     *os.File               // a second handle on the current file, for fsync; guarded by syncMu
+	fsyncFile func(f *os.File) error // (*os.File).Sync; a test stalls it
+	syncEvery time.Duration          // the interval policy's period
+	dirty     atomic.Bool            // written since the last fsync began (never waits on syncMu)
+	stop      chan struct{}
+	done      chan struct{}
 }
 
 // chunk bounds one write: lumberjack refuses a single write larger than
@@ -44,6 +48,12 @@ type fileSink struct {
 const chunk = 256 << 10
 
 func newFileSink(c *SinkConfig) (*fileSink, error) {
+	return openFileSink(c, time.Second, (*os.File).Sync)
+}
+
+// openFileSink is newFileSink with the interval policy's period and the
+// fsync operation given.
+func openFileSink(c *SinkConfig, syncEvery time.Duration, fsyncFile func(*os.File) error) (*fileSink, error) {
 	size := c.MaxSizeMB
 	if size == 0 {
 		size = 100
@@ -61,6 +71,8 @@ func newFileSink(c *SinkConfig) (*fileSink, error) {
 		fsync:       fsync,
 		rotateEvery: c.RotateEvery,
 		opened:      time.Now(),
+		fsyncFile:   fsyncFile,
+		syncEvery:   syncEvery,
 	}
 	if fi, err := os.Stat(c.Path); err == nil {
 		s.opened = fi.ModTime() // an existing file is at least this old
@@ -153,27 +165,30 @@ func (s *fileSink) Write(lines [][]byte) error {
 		defer s.syncMu.Unlock()
 		return s.syncLocked()
 	case "interval":
-		s.syncMu.Lock()
-		s.dirty = true
-		s.syncMu.Unlock()
+		// Not under syncMu: the background fsync holds it for as long as
+		// the disk takes, and delivery must not wait for that (under load
+		// the queue would fill and the gateway fail closed).
+		s.dirty.Store(true)
 	}
 	return nil
 }
 
 func (s *fileSink) syncLoop() {
 	defer close(s.done)
-	t := time.NewTicker(time.Second)
+	t := time.NewTicker(s.syncEvery)
 	defer t.Stop()
 	for {
 		select {
 		case <-s.stop:
 			return
 		case <-t.C:
-			s.syncMu.Lock()
-			if s.dirty {
+			// Cleared before the fsync: a write during it marks the file
+			// dirty again for the next tick.
+			if s.dirty.Swap(false) {
+				s.syncMu.Lock()
 				_ = s.syncLocked() // a failing disk shows in the next write
+				s.syncMu.Unlock()
 			}
-			s.syncMu.Unlock()
 		}
 	}
 }
@@ -183,12 +198,11 @@ func (s *fileSink) syncLoop() {
 // descriptor names it, so the sink keeps its own, reopened when rotation
 // replaced the file.
 func (s *fileSink) syncLocked() error {
-	s.dirty = false
 	if s.syncf != nil {
 		cur, err1 := os.Stat(s.path)
 		mine, err2 := s.syncf.Stat()
 		if err1 != nil || err2 != nil || !os.SameFile(cur, mine) {
-			_ = s.syncf.Sync() // the rotated file's last writes
+			_ = s.fsyncFile(s.syncf) // the rotated file's last writes
 			_ = s.syncf.Close()
 			s.syncf = nil
 		}
@@ -200,7 +214,7 @@ func (s *fileSink) syncLocked() error {
 		}
 		s.syncf = f
 	}
-	return s.syncf.Sync()
+	return s.fsyncFile(s.syncf)
 }
 
 func (s *fileSink) Close() error {
@@ -211,8 +225,10 @@ func (s *fileSink) Close() error {
 	err := s.lj.Close()
 	s.syncMu.Lock()
 	defer s.syncMu.Unlock()
+	if s.fsync != "never" {
+		_ = s.syncLocked() // the last writes, whether or not a tick synced before
+	}
 	if s.syncf != nil {
-		_ = s.syncf.Sync()
 		_ = s.syncf.Close()
 		s.syncf = nil
 	}
