@@ -139,6 +139,8 @@ type Options struct {
 	Signer ed25519.PrivateKey
 	// Logger receives the pipeline's own diagnostics (nil: none).
 	Logger *zap.Logger
+	// stateSync replaces the state file's fsync (tests: a stalled disk).
+	stateSync func(*os.File) error
 }
 
 // Logger chains events and queues them for every sink. It is safe for
@@ -180,7 +182,7 @@ func New(cfg Config, opts Options) (*Logger, error) {
 		cp: cfg.Checkpoint, signer: opts.Signer, drain: cfg.DrainTimeout, log: opts.Logger}
 	var state *stateFile
 	if cfg.StateFile != "" {
-		state = &stateFile{path: cfg.StateFile}
+		state = &stateFile{path: cfg.StateFile, fsync: opts.stateSync}
 		prev, err := state.load()
 		if err != nil {
 			opts.Logger.Warn("audit state unreadable; the new segment is not linked", zap.Error(err))

@@ -204,21 +204,48 @@ func (o *output) run() {
 		formatted bool     // batch holds the sink's format, not the canonical lines
 		spooled   [][]byte // the canonical lines of a batch read from the spool
 		backoff   = minBackoff
-		// The state file names the last delivered checkpoint. Saving it
-		// costs an fsync (on ext4 it also commits the sink file's data),
-		// so it is saved at most every stateSaveEvery while busy, and as
-		// soon as the queue runs empty or delivery ends.
+	)
+	// The state file names the last delivered checkpoint. Saving it costs
+	// an fsync (on ext4 it also commits the sink file's data, which under
+	// a heavy write load takes long), so a saver goroutine does it, off
+	// the delivery path: delivery hands it the newest delivered checkpoint
+	// (replacing an older one not saved yet) at most every stateSaveEvery
+	// while busy, and as soon as the queue runs empty or delivery ends;
+	// delivery ending waits for the last save.
+	var (
 		pendingCP *cpRef
 		lastSave  time.Time
+		saves     chan *cpRef
 	)
+	if o.state != nil {
+		saves = make(chan *cpRef, 1)
+		saved := make(chan struct{})
+		go func() {
+			defer close(saved)
+			for cp := range saves {
+				if err := o.state.save(cp); err != nil {
+					o.log.Warn("audit state file not written", zap.Error(err))
+				}
+			}
+		}()
+		defer func() { close(saves); <-saved }()
+	}
 	saveState := func() {
-		if pendingCP == nil || o.state == nil {
+		if pendingCP == nil || saves == nil {
 			return
 		}
-		if err := o.state.save(pendingCP); err != nil {
-			o.log.Warn("audit state file not written", zap.Error(err))
+		for {
+			select {
+			case saves <- pendingCP:
+				pendingCP, lastSave = nil, time.Now()
+				return
+			default:
+				select {
+				case <-saves: // an older checkpoint the saver has not taken
+				default:
+				}
+			}
 		}
-		pendingCP, lastSave = nil, time.Now()
 	}
 	defer saveState()
 	for {

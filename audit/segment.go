@@ -23,7 +23,10 @@ import (
 // state file (first start, or no file sink) prev is absent.
 
 // stateFile remembers the last delivered checkpoint of the chain.
-type stateFile struct{ path string }
+type stateFile struct {
+	path  string
+	fsync func(*os.File) error // nil: (*os.File).Sync (a test stalls it)
+}
 
 type stateRecord struct {
 	ChainID string `json:"chain_id"`
@@ -56,7 +59,11 @@ func (s *stateFile) save(cp *cpRef) error {
 	}
 	_, err = f.Write(append(b, '\n'))
 	if err == nil {
-		err = f.Sync()
+		if s.fsync != nil {
+			err = s.fsync(f)
+		} else {
+			err = f.Sync()
+		}
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr

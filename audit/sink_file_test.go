@@ -1,8 +1,11 @@
 package audit
 
 import (
+	"crypto/ed25519"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -88,5 +91,93 @@ func TestFileSinkCloseSyncsLastWrites(t *testing.T) {
 		if n != want {
 			t.Errorf("fsync %q: %d fsyncs for one write and close, want %d", policy, n, want)
 		}
+	}
+}
+
+// TestStateSaveDoesNotStallDelivery: the state file's save (an fsync,
+// which on ext4 also commits the trail's data) runs beside delivery, not
+// in it: while a save is stalled on the disk, events keep reaching the
+// sink, and closing the logger still saves the last delivered checkpoint.
+func TestStateSaveDoesNotStallDelivery(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "audit.log")
+	entered, release := make(chan struct{}, 1), make(chan struct{})
+	var releaseOnce sync.Once
+	unstall := func() { releaseOnce.Do(func() { close(release) }) }
+	defer unstall()
+	opts := Options{Signer: ed25519.NewKeyFromSeed(testSeed), stateSync: func(f *os.File) error {
+		select {
+		case entered <- struct{}{}:
+		default:
+		}
+		<-release
+		return f.Sync()
+	}}
+	l, err := New(Config{
+		Sinks:      []SinkConfig{{Type: "file", Path: path, Fsync: "never"}},
+		Checkpoint: CheckpointConfig{EveryEvents: 5, Every: -1},
+	}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := false
+	defer func() {
+		if !closed {
+			unstall()
+			_ = l.Close()
+		}
+	}()
+	events := func() int {
+		b, _ := os.ReadFile(path)
+		return strings.Count(string(b), `"request_id"`)
+	}
+	waitFor := func(what string, ok func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(5 * time.Second); !ok(); time.Sleep(5 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s", what)
+			}
+		}
+	}
+	for range 20 {
+		if err := l.Log(sampleEvent()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case <-entered: // a state save has started and stalls on the disk
+	case <-time.After(5 * time.Second):
+		t.Fatal("no state save after checkpoints were delivered")
+	}
+	for range 20 {
+		if err := l.Log(sampleEvent()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor("events delivered while the state save is stalled", func() bool { return events() == 40 })
+	unstall()
+	closed = true
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// The state names the trail's last checkpoint.
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	var last string
+	for _, line := range lines {
+		if strings.Contains(line, `"checkpoint"`) {
+			last = line
+		}
+	}
+	st, err := (&stateFile{path: filepath.Join(dir, ".audit.log.state")}).load()
+	if err != nil || st == nil {
+		t.Fatalf("state file: %v %v", st, err)
+	}
+	if !strings.Contains(last, `"seq":`+strconv.FormatUint(st.seq, 10)+`,`) || !strings.Contains(last, st.hash) {
+		t.Fatalf("state names seq %d hash %s, the last checkpoint is %s", st.seq, st.hash, last)
 	}
 }
