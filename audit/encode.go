@@ -93,28 +93,19 @@ func appendEvent(dst []byte, e *Event) []byte {
 	}
 	if len(e.Tags) > 0 {
 		dst = append(dst, `,"tags":{`...)
-		if len(e.Tags) == 1 {
-			// Nothing to sort, and the value comes with the key.
-			for k, v := range e.Tags {
-				dst = appendString(dst, k)
-				dst = append(dst, ':')
-				dst = appendString(dst, v)
+		var buf [8]string
+		keys := buf[:0]
+		for k := range e.Tags {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for i, k := range keys {
+			if i > 0 {
+				dst = append(dst, ',')
 			}
-		} else {
-			var buf [8]string
-			keys := buf[:0]
-			for k := range e.Tags {
-				keys = append(keys, k)
-			}
-			slices.Sort(keys)
-			for i, k := range keys {
-				if i > 0 {
-					dst = append(dst, ',')
-				}
-				dst = appendString(dst, k)
-				dst = append(dst, ':')
-				dst = appendString(dst, e.Tags[k])
-			}
+			dst = appendString(dst, k)
+			dst = append(dst, ':')
+			dst = appendString(dst, e.Tags[k])
 		}
 		dst = append(dst, '}')
 	}
@@ -192,11 +183,11 @@ func appendStrings(dst []byte, ss []string) []byte {
 // UTF-8 as \ufffd, everything else verbatim.
 //
 // Most strings of an event need no escaping at all: verbatimString tells
-// so a word at a time, and they are copied as they are. A record id is a JSON literal of its own, commonly a string ("c-1",
-// quotes included): when only its two quotes need escaping, they are
-// written as constants around the copied inside. Everything else goes
-// through appendEscaped. TestAppendStringFastPaths holds every path to
-// appendEscaped's output.
+// so a word at a time, and they are copied as they are. A record id is a
+// JSON literal of its own, commonly a string ("c-1", quotes included):
+// when only its two quotes need escaping, they are written as constants
+// around the copied inside. Everything else goes through appendEscaped.
+// TestAppendStringFastPaths holds every path to appendEscaped's output.
 func appendString(dst []byte, s string) []byte {
 	if n := len(s); n >= 2 && s[0] == '"' && s[n-1] == '"' {
 		// Not verbatim (it has quotes): a literal with a plain inside?
@@ -216,9 +207,9 @@ func appendString(dst []byte, s string) []byte {
 }
 
 // verbatimString reports whether appendEscaped copies s unchanged:
-// whether s is printable ASCII without '"' and '\\'. swar.Special flags a word iff
-// one of its bytes is special (the lowest flag is exact), so the words
-// may overlap and repeat bytes, and may be padded with printable ones:
+// whether s is printable ASCII without '"' and '\\'. swar.Special flags a
+// word iff one of its bytes is special (the lowest flag is exact), so the
+// words may overlap and repeat bytes, and may be padded with printable ones:
 // a string of 8 bytes or more is tested as its 8-byte words plus its
 // last 8 bytes, a shorter one as one word made of its first and last 4
 // bytes (4 to 7 bytes) or of its first, middle and last byte padded with
@@ -260,13 +251,9 @@ func appendEscaped(dst []byte, s string) []byte {
 	start, i := 0, 0
 	for {
 		// Skip the bytes copied verbatim: most strings of an event need
-		// no escaping at all, so 8 bytes per step while 8 are left. Inline
-		// rather than a function: an event has a few dozen strings.
+		// no escaping at all, so 8 bytes per step while 8 are left.
 		for ; i+8 <= len(s); i += 8 {
-			w := s[i : i+8]
-			x := uint64(w[0]) | uint64(w[1])<<8 | uint64(w[2])<<16 | uint64(w[3])<<24 |
-				uint64(w[4])<<32 | uint64(w[5])<<40 | uint64(w[6])<<48 | uint64(w[7])<<56
-			if m := swar.Special(x); m != 0 {
+			if m := swar.Special(load64(s[i:])); m != 0 {
 				i += bits.TrailingZeros64(m) >> 3
 				break
 			}
