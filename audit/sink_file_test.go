@@ -11,6 +11,30 @@ import (
 	"time"
 )
 
+// stalledDisk is an fsync that blocks until unstall (a disk that takes
+// long to sync, the one simulated part); entered receives once when the
+// first fsync starts.
+type stalledDisk struct {
+	entered chan struct{}
+	release chan struct{}
+	once    sync.Once
+}
+
+func newStalledDisk() *stalledDisk {
+	return &stalledDisk{entered: make(chan struct{}, 1), release: make(chan struct{})}
+}
+
+func (d *stalledDisk) fsync(f *os.File) error {
+	select {
+	case d.entered <- struct{}{}:
+	default:
+	}
+	<-d.release
+	return f.Sync()
+}
+
+func (d *stalledDisk) unstall() { d.once.Do(func() { close(d.release) }) }
+
 // TestFileSinkIntervalWriteDoesNotWaitForFsync: with the interval policy
 // a write only marks the file dirty; a background fsync that takes long
 // (a slow or saturated disk) must not hold up delivery, or under load the
@@ -19,24 +43,14 @@ import (
 func TestFileSinkIntervalWriteDoesNotWaitForFsync(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "audit.log")
-	entered, release := make(chan struct{}, 1), make(chan struct{})
-	stalled := func(f *os.File) error {
-		select {
-		case entered <- struct{}{}:
-		default:
-		}
-		<-release
-		return f.Sync()
-	}
-	s, err := openFileSink(&SinkConfig{Type: "file", Path: path}, time.Millisecond, stalled)
+	disk := newStalledDisk()
+	s, err := openFileSink(&SinkConfig{Type: "file", Path: path}, time.Millisecond, disk.fsync)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var releaseOnce sync.Once
-	unstall := func() { releaseOnce.Do(func() { close(release) }) }
 	closed := false
 	defer func() {
-		unstall()
+		disk.unstall()
 		if !closed {
 			_ = s.Close()
 		}
@@ -45,7 +59,7 @@ func TestFileSinkIntervalWriteDoesNotWaitForFsync(t *testing.T) {
 		t.Fatal(err)
 	}
 	select {
-	case <-entered: // the background fsync has started and stalls
+	case <-disk.entered: // the background fsync has started and stalls
 	case <-time.After(5 * time.Second):
 		t.Fatal("no background fsync after a write")
 	}
@@ -59,7 +73,7 @@ func TestFileSinkIntervalWriteDoesNotWaitForFsync(t *testing.T) {
 	case <-time.After(2 * time.Second):
 		t.Fatal("a write waited for the stalled fsync")
 	}
-	unstall()
+	disk.unstall()
 	closed = true
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
@@ -102,18 +116,9 @@ func TestStateSaveDoesNotStallDelivery(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "audit.log")
-	entered, release := make(chan struct{}, 1), make(chan struct{})
-	var releaseOnce sync.Once
-	unstall := func() { releaseOnce.Do(func() { close(release) }) }
-	defer unstall()
-	opts := Options{Signer: ed25519.NewKeyFromSeed(testSeed), stateSync: func(f *os.File) error {
-		select {
-		case entered <- struct{}{}:
-		default:
-		}
-		<-release
-		return f.Sync()
-	}}
+	disk := newStalledDisk()
+	defer disk.unstall()
+	opts := Options{Signer: ed25519.NewKeyFromSeed(testSeed), stateSync: disk.fsync}
 	l, err := New(Config{
 		Sinks:      []SinkConfig{{Type: "file", Path: path, Fsync: "never"}},
 		Checkpoint: CheckpointConfig{EveryEvents: 5, Every: -1},
@@ -124,7 +129,7 @@ func TestStateSaveDoesNotStallDelivery(t *testing.T) {
 	closed := false
 	defer func() {
 		if !closed {
-			unstall()
+			disk.unstall()
 			_ = l.Close()
 		}
 	}()
@@ -138,7 +143,7 @@ func TestStateSaveDoesNotStallDelivery(t *testing.T) {
 		}
 	}
 	select {
-	case <-entered: // a state save has started and stalls on the disk
+	case <-disk.entered: // a state save has started and stalls on the disk
 	case <-time.After(5 * time.Second):
 		t.Fatal("no state save after checkpoints were delivered")
 	}
@@ -149,7 +154,7 @@ func TestStateSaveDoesNotStallDelivery(t *testing.T) {
 	}
 	// The save stays stalled until unstall: delivery must go on beside it.
 	waitFor(t, func() bool { return events() == 40 })
-	unstall()
+	disk.unstall()
 	closed = true
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
