@@ -116,6 +116,19 @@ func (a *maskAction) appendPlain(dst, lit []byte, ascii bool) (out []byte, ok bo
 	if !ascii && !isASCII(lit) {
 		return dst, false
 	}
+	lo, hi := a.plainSpan(lit)
+	n := len(dst)
+	dst = append(dst, lit...)
+	for k := n + lo; k < n+hi; {
+		k += copy(dst[k:n+hi], a.fill)
+	}
+	return dst, true
+}
+
+// plainSpan returns the span [lo, hi) of the ASCII string literal lit
+// (offsets in lit, quotes included) that the plain configuration (see
+// appendPlain) overwrites with the mask character.
+func (a *maskAction) plainSpan(lit []byte) (lo, hi int) {
 	// part is what the keep counts apply to: the content, or with format
 	// email its local part, before the last '@' (the content is masked
 	// entirely when it has no '@').
@@ -127,16 +140,35 @@ func (a *maskAction) appendPlain(dst, lit []byte, ascii bool) (out []byte, ok bo
 			part = len(lit) - 2
 		}
 	}
-	lo, hi := 0, part // masked span of the content
+	lo, hi = 0, part // masked span of the content
 	if !all && part > a.keepFirst+a.keepLast {
 		lo, hi = a.keepFirst, part-a.keepLast
 	}
-	n := len(dst)
-	dst = append(dst, lit...)
-	for k := n + 1 + lo; k < n+1+hi; {
-		k += copy(dst[k:n+1+hi], a.fill)
+	return 1 + lo, 1 + hi
+}
+
+// maskInPlace is the plain configuration (see appendPlain) applied by the
+// rewriter to the string literal src[i:end] (rw.litEsc and litASCII
+// describe it) without copying it: only the bytes before the masked span
+// are flushed to the output and the span filled there, the rest of the
+// literal staying in the source until the next bulk copy. It reports
+// false, writing nothing, when the configuration or the literal is not
+// plain (apply handles it). The output must be ready for the value (no
+// comma before it left to drop).
+func (a *maskAction) maskInPlace(rw *rewriter, i, end int) bool {
+	lit := rw.src[i:end]
+	if lit[0] != '"' || rw.litEsc || a.plainChar == 0 || a.ignore != "" || (!rw.litASCII && !isASCII(lit)) {
+		return false
 	}
-	return dst, true
+	lo, hi := a.plainSpan(lit)
+	rw.dst = append(rw.dst, rw.src[rw.flushed:i+lo]...)
+	for m := hi - lo; m > 0; {
+		k := min(m, len(a.fill))
+		rw.dst = append(rw.dst, a.fill[:k]...)
+		m -= k
+	}
+	rw.flushed, rw.changed = i+hi, true
+	return true
 }
 
 // isASCII reports whether b holds only ASCII bytes, eight at a time.

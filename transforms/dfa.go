@@ -78,6 +78,56 @@ type dstate struct {
 	nDynT   atomic.Int32
 
 	interned bool // cached in the matcher; transitions only point to these
+
+	// shape predicts the members of the objects in this state (see
+	// shapeEnt), set once from one of the first objects walked in it;
+	// shapeTries counts the objects that tried to set it.
+	shape      atomic.Pointer[[]shapeEnt]
+	shapeTries atomic.Int32
+}
+
+// shapeEnt is one member of an object shape: records of a list nearly
+// always hold the same names in the same order, so the walk of an object
+// predicts that its next name is the next of the shape, a name of at most
+// 16 bytes (quotes included, no escapes) that an earlier object held. A
+// name found byte for byte where predicted is valid (it was scanned when
+// the shape was recorded) and has the recorded transition: the comparison
+// of two words replaces the scan of the name, its lookup and the load of
+// the transition.
+type shapeEnt struct {
+	w0, w1 uint64 // the quoted name, little endian, zero past its end
+	m0, m1 uint64 // masks of its bytes in the two words
+	n      int    // its length, quotes included
+	cst    *dstate
+}
+
+// Bounds of the object shapes.
+const (
+	maxShapeMembers = 64 // members of a shape; later ones are not predicted
+	maxShapeTries   = 8  // objects of a state that may try to set its shape
+)
+
+// match reports whether the name at s[i] (a quote) is e's: s[i:i+16]
+// must be in s.
+func (e *shapeEnt) match(s []byte, i int) bool {
+	a := binary.LittleEndian.Uint64(s[i : i+8 : i+8])
+	b := binary.LittleEndian.Uint64(s[i+8 : i+16 : i+16])
+	return (a&e.m0^e.w0)|(b&e.m1^e.w1) == 0
+}
+
+// newShapeEnt returns the entry of the quoted name lit (at most 16 bytes)
+// whose transition is cst.
+func newShapeEnt(lit []byte, cst *dstate) shapeEnt {
+	var buf [16]byte
+	copy(buf[:], lit)
+	e := shapeEnt{n: len(lit), cst: cst}
+	e.w0 = binary.LittleEndian.Uint64(buf[:8])
+	e.w1 = binary.LittleEndian.Uint64(buf[8:])
+	e.m0 = ^uint64(0) >> (64 - 8*min(len(lit), 8)) // len(lit) >= 2
+	if len(lit) > 8 {
+		e.m1 = ^uint64(0) >> (128 - 8*len(lit))
+	}
+	return e
 }
 
 type matcher struct {
@@ -88,6 +138,8 @@ type matcher struct {
 	maxStates int
 	empty     *dstate
 	root      *dstate
+	// noShape: states never get a shape (tests compare with it)
+	noShape bool
 }
 
 func newMatcher(queries []*jsonpath.Query) *matcher {
@@ -119,6 +171,9 @@ func (m *matcher) intern(set []nstate) *dstate {
 		return d
 	}
 	d := m.newState(set)
+	if m.noShape {
+		d.shapeTries.Store(maxShapeTries)
+	}
 	if len(m.states) < m.maxStates {
 		d.interned = true
 		m.states[key] = d
@@ -170,6 +225,17 @@ func (m *matcher) newState(set []nstate) *dstate {
 		d.buildNameTable()
 	}
 	return d
+}
+
+// disableShapes makes the matcher's states walk objects without shapes
+// (see shapeEnt): tests compare the outputs of both walks.
+func (m *matcher) disableShapes() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.noShape = true
+	for _, d := range m.states {
+		d.shapeTries.Store(maxShapeTries)
+	}
 }
 
 // nameEnt is one bucket of a state's name table: a name and its slot.

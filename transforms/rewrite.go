@@ -3,6 +3,7 @@ package transforms
 import (
 	"bytes"
 	"fmt"
+	"slices"
 
 	"github.com/veilgw/veil/transforms/jsonpath"
 )
@@ -50,6 +51,11 @@ type rewriter struct {
 	path     []byte
 	selected []string
 
+	// shapeBuf holds the shapes being recorded (see rewriter.object), one
+	// after the other: an object recording its shape may hold others
+	// that record theirs.
+	shapeBuf []shapeEnt
+
 	// ids holds the collected record ids back to back, idEnds where each
 	// ends: Rewrite turns them into Result.RecordIDs with one string
 	// allocation for all of them.
@@ -63,6 +69,7 @@ const (
 	keepNode    decisionKind = iota // copied as is
 	descendNode                     // container whose children have work
 	replaceNode                     // replaced by rw.repl
+	doneNode                        // replaced already: a mask applied in place by decide
 	removeNode                      // removed (null at the root)
 )
 
@@ -111,6 +118,7 @@ func (p *Program) Rewrite(dst, src []byte, res *Result) ([]byte, error) {
 	}
 	rw.transit, rw.tbuf = rw.transit[:0], rw.tbuf[:0]
 	rw.ids, rw.idEnds = rw.ids[:0], rw.idEnds[:0]
+	rw.shapeBuf = rw.shapeBuf[:0] // an error may have left some
 	out, err := rw.run()
 	if err == nil && len(rw.idEnds) > 0 {
 		rw.flushIDs()
@@ -158,7 +166,7 @@ func (rw *rewriter) run() ([]byte, error) {
 	if i >= len(s) {
 		return nil, fmt.Errorf("%w: empty body", ErrInvalidJSON)
 	}
-	d, err := rw.decide(i, rw.p.m.root, -1, 0, -1)
+	d, err := rw.decide(i, rw.p.m.root, -1, 0, -1, true)
 	if err != nil {
 		return nil, err
 	}
@@ -194,8 +202,9 @@ func (rw *rewriter) skip(i, depth int) (int, error) {
 // decide picks what happens to the value at i whose matcher state is st;
 // inh is the leaf rule inherited from a selected ancestor (or -1); end is
 // the end of the value when already known (or -1). depth counts the
-// containers enclosing the value.
-func (rw *rewriter) decide(i int, st *dstate, inh int32, depth, end int) (decision, error) {
+// containers enclosing the value. direct: the output may be written now
+// (no comma before the value is to be dropped), for doneNode.
+func (rw *rewriter) decide(i int, st *dstate, inh int32, depth, end int, direct bool) (decision, error) {
 	p := rw.p
 	win, fromSel := inh, false
 	d := decision{end: end, inh: -1}
@@ -269,6 +278,11 @@ func (rw *rewriter) decide(i int, st *dstate, inh int32, depth, end int) (decisi
 		d.kind = removeNode
 		return d, nil
 	}
+	if a, ok := r.act.(*maskAction); ok && direct && !d.collect && a.maskInPlace(rw, i, d.end) {
+		// The commonest replacement, done here: no call to exec.
+		d.kind = doneNode
+		return d, nil
+	}
 	var ok bool
 	rw.repl, ok, err = r.act.apply(rw, rw.repl[:0], rw.src[i:d.end])
 	if err != nil {
@@ -296,6 +310,7 @@ func (rw *rewriter) exec(i int, d decision, st *dstate, depth int) (int, error) 
 		rw.dst = append(rw.dst, rw.repl...)
 		rw.flushed, rw.changed = end, true
 		out = rw.repl
+	case doneNode: // written by decide (d.collect is false)
 	case descendNode:
 		var err error
 		start := -1
@@ -377,14 +392,46 @@ func (rw *rewriter) object(i int, st *dstate, inh int32, depth int) (int, error)
 	}
 	first, wrote, comma := true, false, 0
 	pathLen := len(rw.path)
+	// The shape of the objects in this state predicts the names (see
+	// shapeEnt): shape[0] is the name expected next. While the state has
+	// no shape, one of its first objects records its own in
+	// rw.shapeBuf[base:] (base -1: not recording).
+	var shape []shapeEnt
+	base := -1
+	if st.memberFast && !rw.track {
+		if sh := st.shape.Load(); sh != nil {
+			shape = *sh
+		} else if st.shapeTries.Load() < maxShapeTries {
+			base = len(rw.shapeBuf)
+		}
+	}
 	for {
 		if i >= len(s) || s[i] != '"' {
 			return 0, errAt(-1, i)
 		}
 		ks := i
-		ke, esc := scanString(s, i)
-		if ke < 0 {
-			return 0, errAt(-1, i)
+		var ke int
+		esc, known := false, false
+		cst, vend := m.empty, -1
+		if len(shape) > 0 && i+16 <= len(s) {
+			// The predicted name, or the one after it (this object lacks
+			// the predicted member); else this object does not have the
+			// shape: no more predictions.
+			if !shape[0].match(s, i) {
+				shape = shape[1:]
+				if len(shape) == 0 || !shape[0].match(s, i) {
+					shape = nil
+				}
+			}
+			if len(shape) > 0 {
+				ke, cst, known = i+shape[0].n, shape[0].cst, true
+				shape = shape[1:]
+			}
+		}
+		if !known {
+			if ke, esc = scanString(s, i); ke < 0 {
+				return 0, errAt(-1, i)
+			}
 		}
 		j := skipWS(s, ke)
 		if j >= len(s) || s[j] != ':' {
@@ -394,8 +441,7 @@ func (rw *rewriter) object(i int, st *dstate, inh int32, depth int) (int, error)
 		if vs >= len(s) {
 			return 0, errAt(-1, vs)
 		}
-		cst, vend := m.empty, -1
-		if st.live {
+		if st.live && !known {
 			name := s[ks+1 : ke-1]
 			if esc {
 				rw.keybuf = appendUnescaped(rw.keybuf[:0], s[ks:ke])
@@ -418,6 +464,9 @@ func (rw *rewriter) object(i int, st *dstate, inh int32, depth int) (int, error)
 			if rw.track {
 				rw.path = jsonpath.AppendNormalizedName(rw.path[:pathLen], string(name)) // select mode only
 			}
+			if base >= 0 {
+				rw.recordShape(base, s[ks:ke], esc, cst)
+			}
 		}
 		var end int
 		if len(cst.accept) == 0 && inh < 0 {
@@ -426,12 +475,20 @@ func (rw *rewriter) object(i int, st *dstate, inh int32, depth int) (int, error)
 				rw.dropComma(comma)
 			}
 			wrote = true
-			var err error
-			if end, err = rw.unselected(vs, vend, cst, depth); err != nil {
-				return 0, err
+			if vend < 0 && s[vs] == '"' {
+				// The commonest value, scanned here rather than through
+				// unselected.
+				if end, _ = scanString(s, vs); end < 0 {
+					return 0, errAt(-1, vs)
+				}
+			} else {
+				var err error
+				if end, err = rw.unselected(vs, vend, cst, depth); err != nil {
+					return 0, err
+				}
 			}
 		} else {
-			d, err := rw.decide(vs, cst, inh, depth+1, vend)
+			d, err := rw.decide(vs, cst, inh, depth+1, vend, wrote || first)
 			if err != nil {
 				return 0, err
 			}
@@ -448,7 +505,9 @@ func (rw *rewriter) object(i int, st *dstate, inh int32, depth int) (int, error)
 					rw.dropComma(comma)
 				}
 				wrote = true
-				if end, err = rw.exec(vs, d, cst, depth+1); err != nil {
+				if d.kind == doneNode {
+					end = d.end
+				} else if end, err = rw.exec(vs, d, cst, depth+1); err != nil {
 					return 0, err
 				}
 			}
@@ -462,6 +521,9 @@ func (rw *rewriter) object(i int, st *dstate, inh int32, depth int) (int, error)
 			if rw.track {
 				rw.path = rw.path[:pathLen]
 			}
+			if base >= 0 {
+				rw.setShape(st, base)
+			}
 			return i + 1, nil
 		}
 		if s[i] != ',' {
@@ -470,6 +532,34 @@ func (rw *rewriter) object(i int, st *dstate, inh int32, depth int) (int, error)
 		comma = i
 		i = skipWS(s, i+1)
 	}
+}
+
+// recordShape appends the member with the quoted name lit (holding escapes
+// if esc) and the state cst to the shape being recorded in
+// rw.shapeBuf[base:], if it holds fewer than maxShapeMembers (past them,
+// names are not predicted). A name that cannot be predicted (too long,
+// escaped, or leading to a state that is not interned) gets an entry that
+// never matches, keeping the place of the following ones.
+func (rw *rewriter) recordShape(base int, lit []byte, esc bool, cst *dstate) {
+	if len(rw.shapeBuf)-base == maxShapeMembers {
+		return
+	}
+	e := shapeEnt{w0: 1} // never matches: no masked bytes can equal 1
+	if !esc && len(lit) <= 16 && cst.interned {
+		e = newShapeEnt(lit, cst)
+	}
+	rw.shapeBuf = append(rw.shapeBuf, e)
+}
+
+// setShape ends the recording of a shape for st, rw.shapeBuf[base:],
+// publishing it unless another object did it first.
+func (rw *rewriter) setShape(st *dstate, base int) {
+	st.shapeTries.Add(1)
+	if len(rw.shapeBuf) > base {
+		sh := slices.Clone(rw.shapeBuf[base:])
+		st.shape.CompareAndSwap(nil, &sh)
+	}
+	rw.shapeBuf = rw.shapeBuf[:base]
 }
 
 // dropComma removes the comma at c: the members or elements before it
@@ -559,7 +649,7 @@ func (rw *rewriter) array(i int, st *dstate, inh int32, depth int) (int, error) 
 				return 0, err
 			}
 		} else {
-			d, err := rw.decide(vs, cst, inh, depth+1, vend)
+			d, err := rw.decide(vs, cst, inh, depth+1, vend, wrote || first)
 			if err != nil {
 				return 0, err
 			}
@@ -576,7 +666,9 @@ func (rw *rewriter) array(i int, st *dstate, inh int32, depth int) (int, error) 
 					rw.dropComma(comma)
 				}
 				wrote = true
-				if end, err = rw.exec(vs, d, cst, depth+1); err != nil {
+				if d.kind == doneNode {
+					end = d.end
+				} else if end, err = rw.exec(vs, d, cst, depth+1); err != nil {
 					return 0, err
 				}
 			}
