@@ -1,10 +1,13 @@
 package proxy
 
 import (
+	"bufio"
 	"bytes"
 	"compress/gzip"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"slices"
 	"strconv"
@@ -724,5 +727,55 @@ decision := {"allow": true, "reason": input.request.client_ip}`, routes: catchAl
 	}
 	if lines := trusted.waitAudit(t, 1); !strings.Contains(lines[0], `"client_ip":"203.0.113.9"`) {
 		t.Errorf("client_ip not derived from the whole forwarded list: %s", lines[0])
+	}
+}
+
+// A request fasthttp cannot parse is audited at the time it came, not at
+// the time of the request before it on the same connection (the gateway
+// takes an exchange's start from the time fasthttp read the request, which
+// a request that failed to read does not update).
+func TestProtocolErrorAuditedAtItsOwnTime(t *testing.T) {
+	t.Parallel()
+	up := startUpstream(t, nil)
+	tg := startGateway(t, gatewayOpts{policy: testPolicy, routes: catchAll(up)})
+	c, err := net.DialTimeout("tcp", tg.addr, 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	br := bufio.NewReader(c)
+	send := func(req string) int {
+		if _, err := io.WriteString(c, req); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("reading response to %q: %v", req, err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	send("GET /api/x HTTP/1.1\r\nHost: x\r\n\r\n") // its status is the policy's
+	time.Sleep(1200 * time.Millisecond)
+	sent := time.Now()
+	if code := send("GET /api/x HTTP/1.1\r\nHost: x\r\nno colon here\r\n\r\n"); code != 400 {
+		t.Fatalf("malformed request: status %d, want 400", code)
+	}
+	lines := tg.waitAudit(t, 2)
+	var ev struct {
+		Time       time.Time `json:"time"`
+		DurationUS int64     `json:"duration_us"`
+		Status     int       `json:"status"`
+	}
+	if err := json.Unmarshal([]byte(lines[1]), &ev); err != nil {
+		t.Fatalf("%v: %s", err, lines[1])
+	}
+	if ev.Status != 400 {
+		t.Fatalf("second event is not the malformed request's: %s", lines[1])
+	}
+	if ev.Time.Before(sent.Add(-100*time.Millisecond)) || ev.DurationUS > 1_000_000 {
+		t.Errorf("malformed request audited at %v (%d µs), sent at %v: %s", ev.Time, ev.DurationUS, sent, lines[1])
 	}
 }

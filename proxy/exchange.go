@@ -87,7 +87,10 @@ var exchangePool = sync.Pool{New: func() any { return new(exchange) }}
 func (g *Gateway) acquireExchange(ctx *fasthttp.RequestCtx) *exchange {
 	g.inflight.Add(1)
 	x := exchangePool.Get().(*exchange)
-	x.g, x.ctx, x.start = g, ctx, time.Now()
+	// The time fasthttp read the request's header at: no clock read of
+	// our own (protocolError, called for a request fasthttp could not
+	// read, sets its own).
+	x.g, x.ctx, x.start = g, ctx, ctx.Time()
 	var xff []byte
 	if len(g.trusted) > 0 { // the list matters only behind trusted proxies
 		x.xff = appendJoined(x.xff[:0], &ctx.Request.Header, "X-Forwarded-For")

@@ -215,6 +215,7 @@ func New(cfg *Config, opts Options) (*Gateway, error) {
 // upstream, and an audit event like any other request.
 func (g *Gateway) protocolError(ctx *fasthttp.RequestCtx, err error) {
 	x := g.acquireExchange(ctx)
+	x.start = time.Now() // ctx.Time() is the previous request's, if any
 	x.reqID = appendRequestID(x.reqID[:0])
 	x.ev.RequestID = string(x.reqID)
 	x.ev.Method = string(ctx.Request.Header.Method())
