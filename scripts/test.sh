@@ -21,7 +21,7 @@ echo "== veil policy test rego/"
 go run ./cmd/veil policy test rego/
 
 echo "== go test -race (packages with concurrency)"
-go test -race -count=1 ./proxy/ ./policy/ ./audit/ ./identity/ ./vault/
+go test -race -count=1 ./proxy/ ./policy/ ./audit/ ./identity/ ./vault/ ./transforms/
 
 echo "== go test ./..."
 go test -count=1 ./...
