@@ -343,6 +343,9 @@ func TestInvalidCredentialsGet401(t *testing.T) {
 		"empty authorization":    "GET /api/x HTTP/1.1\r\nHost: x\r\nAuthorization:\r\nConnection: close\r\n\r\n",
 		"repeated authorization": "GET /api/x HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + good + "\r\nAuthorization: Bearer x\r\nConnection: close\r\n\r\n",
 		"empty api key":          "GET /api/x HTTP/1.1\r\nHost: x\r\nX-API-Key:\r\nConnection: close\r\n\r\n",
+		"repeated, good last":    "GET /api/x HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer x\r\nauthorization: Bearer " + good + "\r\nConnection: close\r\n\r\n",
+		"repeated api key":       "GET /api/x HTTP/1.1\r\nHost: x\r\nX-API-Key: a\r\nx-api-key: b\r\nConnection: close\r\n\r\n",
+		"token and api key":      "GET /api/x HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + good + "\r\nX-API-Key: a\r\nConnection: close\r\n\r\n",
 	} {
 		if code, body := tg.raw(t, req); code != 401 {
 			t.Errorf("%s: %d %s", name, code, body)

@@ -31,6 +31,8 @@ type exchange struct {
 	route    *route
 	scratch  []byte
 
+	hdr reqHeaders // the request headers read before the upstream (normalise)
+
 	clientIP    string
 	peer        string // the TCP peer's address
 	peerTrusted bool

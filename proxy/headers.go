@@ -206,6 +206,49 @@ func (p *pruner) deleteNames(del func([]byte)) {
 	}
 }
 
+// reqHeaders are the request headers the pipeline reads before the
+// upstream, found in one pass over the parsed header (read) instead of one
+// lookup each: every lookup normalises its name and scans every line.
+type reqHeaders struct {
+	requestID []byte // the first X-Request-Id line, nil when absent
+	upgrade   bool   // an Upgrade line is present
+	// auth and apiKey hold the Authorization and API key header values
+	// (non-nil, possibly empty, when present); authN and apiKeyN count
+	// their lines: more than one is ambiguous.
+	auth, apiKey   []byte
+	authN, apiKeyN int
+}
+
+// read fills r from h; apiKeyHeader is the configured API key header.
+// Names are compared in any case (fasthttp normalises them, but a server
+// configured not to would hand them over as sent).
+func (r *reqHeaders) read(h *fasthttp.RequestHeader, apiKeyHeader string) {
+	*r = reqHeaders{}
+	for k, v := range h.All() {
+		switch {
+		case len(k) == len("Authorization") && bytes.EqualFold(k, []byte("Authorization")):
+			r.auth, r.authN = nonNil(v), r.authN+1
+		case len(k) == len(apiKeyHeader) && bytes.EqualFold(k, []byte(apiKeyHeader)):
+			r.apiKey, r.apiKeyN = nonNil(v), r.apiKeyN+1
+		case len(k) == len("X-Request-Id") && bytes.EqualFold(k, []byte("X-Request-Id")):
+			if r.requestID == nil {
+				r.requestID = nonNil(v)
+			}
+		case len(k) == len("Upgrade") && bytes.EqualFold(k, []byte("Upgrade")):
+			r.upgrade = r.upgrade || len(v) > 0
+		}
+	}
+}
+
+// nonNil returns v, or an empty non-nil slice for a present but empty
+// header value.
+func nonNil(v []byte) []byte {
+	if v == nil {
+		return []byte{}
+	}
+	return v
+}
+
 // trustedNets holds the parsed trusted_proxies.
 type trustedNets []netip.Prefix
 

@@ -65,7 +65,8 @@ func (g *Gateway) handle(ctx *fasthttp.RequestCtx) {
 // later stage sees.
 func (g *Gateway) normalise(x *exchange) errCode {
 	h := &x.ctx.Request.Header
-	if id := h.Peek("X-Request-Id"); validRequestID(id) {
+	x.hdr.read(h, g.apiKeyHeader)
+	if id := x.hdr.requestID; validRequestID(id) {
 		x.reqID = append(x.reqID[:0], id...)
 	} else {
 		x.reqID = appendRequestID(x.reqID[:0])
@@ -118,7 +119,7 @@ func (g *Gateway) normalise(x *exchange) errCode {
 	if h.ContentLength() == -1 && hasRawHeader(h.RawHeaders(), "content-length") {
 		return errSmuggling
 	}
-	if len(h.Peek("Upgrade")) > 0 {
+	if x.hdr.upgrade {
 		return errUpgradeRefused
 	}
 	return errNone
@@ -152,19 +153,14 @@ func (g *Gateway) route(x *exchange) errCode {
 
 // identify verifies the credential, if any.
 func (g *Gateway) identify(x *exchange) errCode {
-	h := &x.ctx.Request.Header
-	var cred identity.Credentials
-	var ok bool
 	// A credential header that is present but empty is an invalid
-	// credential, not an absent one; several of them are ambiguous.
-	if cred.Authorization, ok = singleHeader(h, "Authorization"); !ok {
+	// credential, not an absent one; several of them are ambiguous
+	// (x.hdr: read by normalise).
+	if x.hdr.authN > 1 || x.hdr.apiKeyN > 1 {
 		x.ev.Reason = "ambiguous_credentials"
 		return errUnauthorized
 	}
-	if cred.APIKey, ok = singleHeader(h, g.apiKeyHeader); !ok {
-		x.ev.Reason = "ambiguous_credentials"
-		return errUnauthorized
-	}
+	cred := identity.Credentials{Authorization: x.hdr.auth, APIKey: x.hdr.apiKey}
 	if st := x.ctx.TLSConnectionState(); st != nil && len(st.VerifiedChains) > 0 {
 		cred.PeerCertificates = st.PeerCertificates
 	}
@@ -213,23 +209,6 @@ func hasRawHeader(raw []byte, lowerName string) bool {
 		}
 	}
 	return false
-}
-
-// singleHeader returns the one value of a header (non-nil, possibly empty,
-// when present; nil when absent) and false when it is repeated.
-func singleHeader(h *fasthttp.RequestHeader, name string) ([]byte, bool) {
-	vals := h.PeekAll(name)
-	switch len(vals) {
-	case 0:
-		return nil, true
-	case 1:
-		if vals[0] == nil {
-			return []byte{}, true
-		}
-		return vals[0], true
-	default:
-		return nil, false
-	}
 }
 
 // readBodyForPolicy reads the request body when the policy revision reads
@@ -709,7 +688,7 @@ func (g *Gateway) transformResponse(x *exchange) errCode {
 		return errNone
 	}
 	body := raw
-	if enc := parseEncoding(resp.Header.Peek("Content-Encoding")); enc != encIdentity {
+	if enc := parseEncoding(resp.Header.ContentEncoding()); enc != encIdentity {
 		var err error
 		x.respDec, err = decodeBody(x.respDec[:0], raw, enc, limit)
 		switch {
