@@ -224,12 +224,16 @@ type reqHeaders struct {
 // configured not to would hand them over as sent).
 func (r *reqHeaders) read(h *fasthttp.RequestHeader, apiKeyHeader string) {
 	*r = reqHeaders{}
+	// Independent tests, not a switch: the API key header may be
+	// configured with the name of another one (then both read it, as two
+	// lookups would).
 	for k, v := range h.All() {
+		if len(k) == len(apiKeyHeader) && bytes.EqualFold(k, []byte(apiKeyHeader)) {
+			r.apiKey, r.apiKeyN = nonNil(v), r.apiKeyN+1
+		}
 		switch {
 		case len(k) == len("Authorization") && bytes.EqualFold(k, []byte("Authorization")):
 			r.auth, r.authN = nonNil(v), r.authN+1
-		case len(k) == len(apiKeyHeader) && bytes.EqualFold(k, []byte(apiKeyHeader)):
-			r.apiKey, r.apiKeyN = nonNil(v), r.apiKeyN+1
 		case len(k) == len("X-Request-Id") && bytes.EqualFold(k, []byte("X-Request-Id")):
 			if r.requestID == nil {
 				r.requestID = nonNil(v)
