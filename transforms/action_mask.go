@@ -74,10 +74,8 @@ func compileMask(p *params) (action, error) {
 func (a *maskAction) apply(rw *rewriter, dst, raw []byte) ([]byte, bool, error) {
 	switch raw[0] {
 	case '"':
-		if !rw.litEsc && a.plainChar != 0 && a.ignore == "" {
-			if out, ok := a.appendPlain(dst, raw, rw.litASCII); ok {
-				return out, true, nil
-			}
+		if a.plain(rw, raw) {
+			return a.appendPlain(dst, raw), true, nil
 		}
 		s, verbatim := rw.unquote(raw)
 		dst = append(dst, '"')
@@ -105,24 +103,26 @@ func (a *maskAction) apply(rw *rewriter, dst, raw []byte) ([]byte, bool, error) 
 	}
 }
 
-// appendPlain is the fast path of apply for a string literal lit without
-// escapes, an ASCII mask character needing no escaping and no ignore set,
-// the common configuration: when lit's content is ASCII (one byte per
-// character), the result is lit itself with one span of bytes overwritten
-// by the mask character, built with one copy and one fill. ok is false
-// when the content is not ASCII (the general path handles it). ascii:
-// the caller knows lit is ASCII (rewriter.litASCII), else it is checked.
-func (a *maskAction) appendPlain(dst, lit []byte, ascii bool) (out []byte, ok bool) {
-	if !ascii && !isASCII(lit) {
-		return dst, false
-	}
+// plain reports whether the string literal lit, which decide handed to
+// the running action (rw.litEsc and litASCII describe it), takes the fast
+// path of apply: no escapes, an ASCII mask character needing no escaping,
+// no ignore set, the common configuration, and an ASCII content (one byte
+// per character).
+func (a *maskAction) plain(rw *rewriter, lit []byte) bool {
+	return lit[0] == '"' && !rw.litEsc && a.plainChar != 0 && a.ignore == "" && (rw.litASCII || isASCII(lit))
+}
+
+// appendPlain is the fast path of apply for a plain literal lit (see
+// plain): the result is lit itself with one span of bytes overwritten by
+// the mask character, built with one copy and one fill.
+func (a *maskAction) appendPlain(dst, lit []byte) []byte {
 	lo, hi := a.plainSpan(lit)
 	n := len(dst)
 	dst = append(dst, lit...)
 	for k := n + lo; k < n+hi; {
 		k += copy(dst[k:n+hi], a.fill)
 	}
-	return dst, true
+	return dst
 }
 
 // plainSpan returns the span [lo, hi) of the ASCII string literal lit
@@ -147,28 +147,32 @@ func (a *maskAction) plainSpan(lit []byte) (lo, hi int) {
 	return 1 + lo, 1 + hi
 }
 
-// maskInPlace is the plain configuration (see appendPlain) applied by the
-// rewriter to the string literal src[i:end] (rw.litEsc and litASCII
-// describe it) without copying it: only the bytes before the masked span
-// are flushed to the output and the span filled there, the rest of the
-// literal staying in the source until the next bulk copy. It reports
-// false, writing nothing, when the configuration or the literal is not
-// plain (apply handles it). The output must be ready for the value (no
-// comma before it left to drop).
+// maskInPlace is appendPlain applied by the rewriter to the string
+// literal src[i:end] without copying it: only the bytes before the masked
+// span are flushed to the output and the span filled there, the rest of
+// the literal staying in the source until the next bulk copy. It reports
+// false, writing nothing, when the literal is not plain (apply handles
+// it). The output must be ready for the value (no comma before it left to
+// drop).
 func (a *maskAction) maskInPlace(rw *rewriter, i, end int) bool {
 	lit := rw.src[i:end]
-	if lit[0] != '"' || rw.litEsc || a.plainChar == 0 || a.ignore != "" || (!rw.litASCII && !isASCII(lit)) {
+	if !a.plain(rw, lit) {
 		return false
 	}
 	lo, hi := a.plainSpan(lit)
-	rw.dst = append(rw.dst, rw.src[rw.flushed:i+lo]...)
-	for m := hi - lo; m > 0; {
-		k := min(m, len(a.fill))
-		rw.dst = append(rw.dst, a.fill[:k]...)
-		m -= k
-	}
+	rw.dst = a.appendFill(append(rw.dst, rw.src[rw.flushed:i+lo]...), hi-lo)
 	rw.flushed, rw.changed = i+hi, true
 	return true
+}
+
+// appendFill appends n mask characters (plainChar) in bulk copies.
+func (a *maskAction) appendFill(dst []byte, n int) []byte {
+	for n > 0 {
+		k := min(n, len(a.fill))
+		dst = append(dst, a.fill[:k]...)
+		n -= k
+	}
+	return dst
 }
 
 // isASCII reports whether b holds only ASCII bytes, eight at a time.
@@ -198,11 +202,7 @@ func (a *maskAction) appendMasked(dst, s []byte, verbatim bool) []byte {
 	if a.plainChar != 0 && a.ignore == "" && n == len(s) {
 		// ASCII fast path: bulk copies.
 		dst = appendEscapedIf(dst, s[:kf], !verbatim)
-		for m := n - kf - kl; m > 0; {
-			k := min(m, len(a.fill))
-			dst = append(dst, a.fill[:k]...)
-			m -= k
-		}
+		dst = a.appendFill(dst, n-kf-kl)
 		return appendEscapedIf(dst, s[n-kl:], !verbatim)
 	}
 	i := 0
