@@ -86,13 +86,11 @@ type exchange struct {
 
 var exchangePool = sync.Pool{New: func() any { return new(exchange) }}
 
-func (g *Gateway) acquireExchange(ctx *fasthttp.RequestCtx) *exchange {
+// acquireExchange starts the exchange of a request received at start.
+func (g *Gateway) acquireExchange(ctx *fasthttp.RequestCtx, start time.Time) *exchange {
 	g.inflight.Add(1)
 	x := exchangePool.Get().(*exchange)
-	// The time fasthttp read the request's header at: no clock read of
-	// our own (protocolError, called for a request fasthttp could not
-	// read, sets its own).
-	x.g, x.ctx, x.start = g, ctx, ctx.Time()
+	x.g, x.ctx, x.start = g, ctx, start
 	var xff []byte
 	if len(g.trusted) > 0 { // the list matters only behind trusted proxies
 		x.xff = appendJoined(x.xff[:0], &ctx.Request.Header, "X-Forwarded-For")

@@ -44,7 +44,9 @@ var pipeline = [...]struct {
 
 // handle is the fasthttp handler: it runs the pipeline, then responds.
 func (g *Gateway) handle(ctx *fasthttp.RequestCtx) {
-	x := g.acquireExchange(ctx)
+	// The time fasthttp read the request's header at: no clock read of
+	// our own.
+	x := g.acquireExchange(ctx, ctx.Time())
 	defer func() {
 		if r := recover(); r != nil {
 			g.log.Error("panic in request pipeline", zap.Any("panic", r), zap.ByteString("request_id", x.reqID), zap.Stack("stack"))

@@ -214,8 +214,8 @@ func New(cfg *Config, opts Options) (*Gateway, error) {
 // framing, smuggling attempts): 400 with a JSON error. No route, no
 // upstream, and an audit event like any other request.
 func (g *Gateway) protocolError(ctx *fasthttp.RequestCtx, err error) {
-	x := g.acquireExchange(ctx)
-	x.start = time.Now() // ctx.Time() is the previous request's, if any
+	// The clock, not ctx.Time(): that is the previous request's, if any.
+	x := g.acquireExchange(ctx, time.Now())
 	x.reqID = appendRequestID(x.reqID[:0])
 	x.ev.RequestID = string(x.reqID)
 	x.ev.Method = string(ctx.Request.Header.Method())
