@@ -182,7 +182,11 @@ func New(cfg Config, opts Options) (*Logger, error) {
 		cp: cfg.Checkpoint, signer: opts.Signer, drain: cfg.DrainTimeout, log: opts.Logger}
 	var state *stateFile
 	if cfg.StateFile != "" {
-		state = &stateFile{path: cfg.StateFile, fsync: opts.stateSync}
+		fsync := opts.stateSync
+		if fsync == nil {
+			fsync = (*os.File).Sync
+		}
+		state = &stateFile{path: cfg.StateFile, fsync: fsync}
 		prev, err := state.load()
 		if err != nil {
 			opts.Logger.Warn("audit state unreadable; the new segment is not linked", zap.Error(err))

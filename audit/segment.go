@@ -25,7 +25,7 @@ import (
 // stateFile remembers the last delivered checkpoint of the chain.
 type stateFile struct {
 	path  string
-	fsync func(*os.File) error // nil: (*os.File).Sync (a test stalls it)
+	fsync func(*os.File) error // (*os.File).Sync; a test stalls it
 }
 
 type stateRecord struct {
@@ -59,11 +59,7 @@ func (s *stateFile) save(cp *cpRef) error {
 	}
 	_, err = f.Write(append(b, '\n'))
 	if err == nil {
-		if s.fsync != nil {
-			err = s.fsync(f)
-		} else {
-			err = f.Sync()
-		}
+		err = s.fsync(f)
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
