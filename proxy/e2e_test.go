@@ -6,7 +6,6 @@ import (
 	"compress/gzip"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"slices"
@@ -748,22 +747,10 @@ func TestProtocolErrorAuditedAtItsOwnTime(t *testing.T) {
 	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
 	br := bufio.NewReader(c)
-	send := func(req string) int {
-		if _, err := io.WriteString(c, req); err != nil {
-			t.Fatal(err)
-		}
-		resp, err := http.ReadResponse(br, nil)
-		if err != nil {
-			t.Fatalf("reading response to %q: %v", req, err)
-		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		return resp.StatusCode
-	}
-	send("GET /api/x HTTP/1.1\r\nHost: x\r\n\r\n") // its status is the policy's
+	rawOn(t, c, br, "GET /api/x HTTP/1.1\r\nHost: x\r\n\r\n") // its status is the policy's
 	time.Sleep(1200 * time.Millisecond)
 	sent := time.Now()
-	if code := send("GET /api/x HTTP/1.1\r\nHost: x\r\nno colon here\r\n\r\n"); code != 400 {
+	if code, _ := rawOn(t, c, br, "GET /api/x HTTP/1.1\r\nHost: x\r\nno colon here\r\n\r\n"); code != 400 {
 		t.Fatalf("malformed request: status %d, want 400", code)
 	}
 	lines := tg.waitAudit(t, 2)

@@ -238,10 +238,17 @@ func (tg *testGateway) raw(t *testing.T, request string) (int, string) {
 	}
 	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	return rawOn(t, c, bufio.NewReader(c), request)
+}
+
+// rawOn sends a raw HTTP/1.1 request text on c, whose responses br reads,
+// and returns the status code and body of the response.
+func rawOn(t *testing.T, c net.Conn, br *bufio.Reader, request string) (int, string) {
+	t.Helper()
 	if _, err := io.WriteString(c, request); err != nil {
 		t.Fatal(err)
 	}
-	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	resp, err := http.ReadResponse(br, nil)
 	if err != nil {
 		t.Fatalf("reading response to %q: %v", request, err)
 	}
