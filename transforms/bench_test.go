@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/veilgw/veil/demo"
 )
 
 // customers generates a deterministic customer list of n records
@@ -172,14 +174,59 @@ func TestPerfRatios(t *testing.T) {
 		float64(best["json"])/float64(best["r4"]), float64(best["r16"])/float64(best["r1"]))
 }
 
-// BenchmarkRewriteMask4Page is the benchmark harness's mask4 scenario on
-// one 2.4 KB page: three masks, one redaction and the record ids.
-func BenchmarkRewriteMask4Page(b *testing.B) {
-	rules := []Rule{
+// demoPages returns pages of n customers of the demo CRM (names and
+// streets with non-ASCII letters, free-text notes of varied length), as
+// the gateway's JSON encoder would send them.
+func demoPages(b *testing.B, n, pages int) [][]byte {
+	b.Helper()
+	all := demo.NewCRM(7, n*pages).Customers()
+	docs := make([][]byte, pages)
+	for p := range docs {
+		doc, err := json.Marshal(map[string]any{"customers": all[p*n : (p+1)*n], "total": len(all)})
+		if err != nil {
+			b.Fatal(err)
+		}
+		docs[p] = doc
+	}
+	return docs
+}
+
+// BenchmarkRewriteMask4DemoPages is BenchmarkRewriteMask4Page's program on
+// 64 different pages of demo customers in turn, closer to the harness's
+// workload than one synthetic page.
+func BenchmarkRewriteMask4DemoPages(b *testing.B) {
+	p := compileTest(b, mask4Rules(), Options{RecordIDs: "$.customers[*].id"})
+	docs := demoPages(b, 10, 64)
+	var res Result
+	var out []byte
+	total := 0
+	for _, d := range docs {
+		total += len(d)
+	}
+	b.SetBytes(int64(total / len(docs)))
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		var err error
+		out, err = p.Rewrite(out[:0], docs[i%len(docs)], &res)
+		if err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}
+
+func mask4Rules() []Rule {
+	return []Rule{
 		r("$.customers[*].ssn", "mask", "keep_last", 4),
 		r("$.customers[*].email", "mask", "format", "email"),
 		r("$.customers[*].phone", "mask", "keep_last", 2),
 		r("$.customers[*].notes", "redact"),
 	}
-	benchRewriteOpts(b, rules, 10, Options{RecordIDs: "$.customers[*].id"})
+}
+
+// BenchmarkRewriteMask4Page is the benchmark harness's mask4 scenario on
+// one 2.4 KB page: three masks, one redaction and the record ids.
+func BenchmarkRewriteMask4Page(b *testing.B) {
+	benchRewriteOpts(b, mask4Rules(), 10, Options{RecordIDs: "$.customers[*].id"})
 }
