@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/valyala/fasthttp"
+
 	"github.com/veilgw/veil/demo"
 )
 
@@ -174,19 +176,21 @@ func TestPerfRatios(t *testing.T) {
 		float64(best["json"])/float64(best["r4"]), float64(best["r16"])/float64(best["r1"]))
 }
 
-// demoPages returns pages of n customers of the demo CRM (names and
-// streets with non-ASCII letters, free-text notes of varied length), as
-// the gateway's JSON encoder would send them.
+// demoPages returns pages of n customers (names and streets with
+// non-ASCII letters, free-text notes of varied length) as the demo CRM
+// serves them: its own handler answers GET /customers for each page.
 func demoPages(b *testing.B, n, pages int) [][]byte {
 	b.Helper()
-	all := demo.NewCRM(7, n*pages).Customers()
+	crm := demo.NewCRM(7, n*pages).Handler()
 	docs := make([][]byte, pages)
 	for p := range docs {
-		doc, err := json.Marshal(map[string]any{"customers": all[p*n : (p+1)*n], "total": len(all)})
-		if err != nil {
-			b.Fatal(err)
+		var ctx fasthttp.RequestCtx
+		ctx.Request.SetRequestURI(fmt.Sprintf("/customers?offset=%d&limit=%d", p*n, n))
+		crm(&ctx)
+		if ctx.Response.StatusCode() != fasthttp.StatusOK {
+			b.Fatalf("demo CRM page %d: %d %s", p, ctx.Response.StatusCode(), ctx.Response.Body())
 		}
-		docs[p] = doc
+		docs[p] = append([]byte(nil), ctx.Response.Body()...)
 	}
 	return docs
 }
