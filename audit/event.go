@@ -60,12 +60,6 @@ type Event struct {
 	UpstreamStatus int
 }
 
-// Reset clears e for reuse, keeping slice capacity.
-func (e *Event) Reset() {
-	roles, tr, ids := e.SubjectRoles[:0], e.Transforms[:0], e.RecordIDs[:0]
-	*e = Event{SubjectRoles: roles, Transforms: tr, RecordIDs: ids}
-}
-
 // MarshalLogObject encodes the event's fields (zapcore.ObjectMarshaler),
 // in schema order, without reflection.
 func (e *Event) MarshalLogObject(enc zapcore.ObjectEncoder) error {

@@ -114,7 +114,6 @@ func TestReleaseExchangeClearsState(t *testing.T) {
 	fill(t, reflect.ValueOf(x).Elem(), "", 0)
 	req, resp := x.fwdReq, x.fwdResp
 	g := &Gateway{}
-	g.inflight.Add(1)
 	g.releaseExchange(x)
 	checkReset(t, reflect.ValueOf(x).Elem(), "")
 	if x.fwdReq != req || x.fwdResp != resp {
