@@ -142,7 +142,7 @@ type pruner struct {
 
 func (p *pruner) visit(k, v []byte) {
 	c := classOf(k)
-	if c&p.drop != 0 || (p.extra != "" && len(k) == len(p.extra) && bytes.EqualFold(k, []byte(p.extra))) {
+	if c&p.drop != 0 || (p.extra != "" && isName(k, p.extra)) {
 		p.names = append(append(p.names, k...), 0)
 	}
 	if c&hdrConnection == 0 {
@@ -228,20 +228,26 @@ func (r *reqHeaders) read(h *fasthttp.RequestHeader, apiKeyHeader string) {
 	// configured with the name of another one (then both read it, as two
 	// lookups would).
 	for k, v := range h.All() {
-		if len(k) == len(apiKeyHeader) && bytes.EqualFold(k, []byte(apiKeyHeader)) {
+		if isName(k, apiKeyHeader) {
 			r.apiKey, r.apiKeyN = nonNil(v), r.apiKeyN+1
 		}
 		switch {
-		case len(k) == len("Authorization") && bytes.EqualFold(k, []byte("Authorization")):
+		case isName(k, "Authorization"):
 			r.auth, r.authN = nonNil(v), r.authN+1
-		case len(k) == len("X-Request-Id") && bytes.EqualFold(k, []byte("X-Request-Id")):
+		case isName(k, "X-Request-Id"):
 			if r.requestID == nil {
 				r.requestID = nonNil(v)
 			}
-		case len(k) == len("Upgrade") && bytes.EqualFold(k, []byte("Upgrade")):
+		case isName(k, "Upgrade"):
 			r.upgrade = r.upgrade || len(v) > 0
 		}
 	}
+}
+
+// isName reports whether header name k is name, in any case (the length
+// first: most names differ in it).
+func isName(k []byte, name string) bool {
+	return len(k) == len(name) && bytes.EqualFold(k, []byte(name))
 }
 
 // nonNil returns v, or an empty non-nil slice for a present but empty
