@@ -113,16 +113,11 @@ func (a *maskAction) plain(rw *rewriter, lit []byte) bool {
 }
 
 // appendPlain is the fast path of apply for a plain literal lit (see
-// plain): the result is lit itself with one span of bytes overwritten by
-// the mask character, built with one copy and one fill.
+// plain): the result is lit itself with one span of bytes replaced by the
+// mask character, built with two copies and one fill.
 func (a *maskAction) appendPlain(dst, lit []byte) []byte {
 	lo, hi := a.plainSpan(lit)
-	n := len(dst)
-	dst = append(dst, lit...)
-	for k := n + lo; k < n+hi; {
-		k += copy(dst[k:n+hi], a.fill)
-	}
-	return dst
+	return append(a.appendFill(append(dst, lit[:lo]...), hi-lo), lit[hi:]...)
 }
 
 // plainSpan returns the span [lo, hi) of the ASCII string literal lit
