@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"log"
 	"net"
+	"net/http"
+	_ "net/http/pprof" // served only with -pprof
 	"os"
 
 	"github.com/valyala/fasthttp"
@@ -18,7 +20,17 @@ import (
 func main() {
 	listen := flag.String("listen", "127.0.0.1:0", "client listener (loopback)")
 	upstream := flag.String("upstream", "127.0.0.1:7001", "upstream host:port")
+	pprofAddr := flag.String("pprof", "", "serve net/http/pprof on this loopback address (the harness's -profile); off when empty")
 	flag.Parse()
+	if *pprofAddr != "" {
+		// The profiler has its own listener and goroutines: the forwarding
+		// path is the same with it on.
+		pln, err := net.Listen("tcp4", *pprofAddr)
+		if err != nil {
+			log.Fatalf("bench-floor: pprof listen: %v", err)
+		}
+		go func() { log.Print(http.Serve(pln, nil)) }()
+	}
 
 	client := &fasthttp.HostClient{
 		Addr: *upstream,

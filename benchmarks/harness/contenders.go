@@ -34,6 +34,9 @@ type contender struct {
 	Denies bool `json:"-"`
 	// AdminAddr is Veil's admin listener (for /metrics).
 	AdminAddr string `json:"-"`
+	// PprofAddr serves /debug/pprof (with -profile: Veil's admin listener,
+	// the floor's -pprof listener), or "".
+	PprofAddr string `json:"-"`
 	// AuditFile is the file sink of the audit scenario.
 	AuditFile string `json:"-"`
 	// Pid is the main process (RSS is read from it).

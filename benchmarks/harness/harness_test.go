@@ -118,8 +118,8 @@ func TestSmokeWithoutNginx(t *testing.T) {
 	if !strings.Contains(rep.Upstream, "nginx not installed") {
 		t.Errorf("upstream %q does not say nginx is missing", rep.Upstream)
 	}
-	// -profile: one CPU profile (gzipped protobuf) per Veil run.
-	for _, name := range []string{"veil-mask4-2.5KB.pprof", "veil-mask4+audit-file-2.5KB.pprof"} {
+	// -profile: one CPU profile (gzipped protobuf) per Veil and floor run.
+	for _, name := range []string{"veil-mask4-2.5KB.pprof", "veil-mask4+audit-file-2.5KB.pprof", "fasthttp-floor-2.5KB.pprof"} {
 		b, err := os.ReadFile(filepath.Join(profiles, name))
 		if err != nil || len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b {
 			t.Errorf("profile %s missing or not a pprof file (%d bytes, %v)", name, len(b), err)

@@ -10,18 +10,18 @@ import (
 	"time"
 )
 
-// saveProfile records a CPU profile of the Veil whose admin listener is
-// admin (admin_pprof on) over the timed part of a run: it waits out the
-// warm-up, then profiles for the run's duration (whole seconds, at least
-// one) and writes the profile to path.
-func saveProfile(ctx context.Context, admin string, warmup, d time.Duration, path string) error {
+// saveProfile records a CPU profile of the contender serving /debug/pprof
+// on addr (Veil's admin listener with admin_pprof, the floor's -pprof)
+// over the timed part of a run: it waits out the warm-up, then profiles
+// for profileSeconds(d) and writes the profile to path.
+func saveProfile(ctx context.Context, addr string, warmup, d time.Duration, path string) error {
 	select {
 	case <-time.After(warmup):
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	secs := max(int(d/time.Second), 1)
-	url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", admin, secs)
+	secs := profileSeconds(d)
+	url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, secs)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return err
@@ -47,3 +47,7 @@ func saveProfile(ctx context.Context, admin string, warmup, d time.Duration, pat
 	}
 	return f.Close()
 }
+
+// profileSeconds is how long a run of duration d is profiled: its whole
+// seconds, at least one.
+func profileSeconds(d time.Duration) int { return max(int(d/time.Second), 1) }

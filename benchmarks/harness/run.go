@@ -310,13 +310,20 @@ func (e *env) startFloor(ctx context.Context) (*contender, error) {
 	if err != nil {
 		return nil, err
 	}
+	args := []string{filepath.Join(e.o.BinDir, "bench-floor"), "-listen", addr, "-upstream", e.upstream}
+	var pprofAddr string
+	if e.o.ProfileDir != "" {
+		if pprofAddr, err = freeAddr(); err != nil {
+			return nil, err
+		}
+		args = append(args, "-pprof", pprofAddr)
+	}
 	logPath := filepath.Join(dir, "stderr.log")
-	p, err := e.launch(ctx, "fasthttp-floor", roleContender, logPath, true, "http://"+addr+"/", 0, logPath,
-		filepath.Join(e.o.BinDir, "bench-floor"), "-listen", addr, "-upstream", e.upstream)
+	p, err := e.launch(ctx, "fasthttp-floor", roleContender, logPath, true, "http://"+addr+"/", 0, logPath, args...)
 	if err != nil {
 		return nil, err
 	}
-	return &contender{Name: "fasthttp-floor", Addr: addr, Expect: expectIdentity, Pid: p.pid()}, nil
+	return &contender{Name: "fasthttp-floor", Addr: addr, Expect: expectIdentity, PprofAddr: pprofAddr, Pid: p.pid()}, nil
 }
 
 // startComposite starts OPA and nginx+njs, both on the contender's core.
@@ -385,8 +392,12 @@ func (e *env) startVeil(ctx context.Context, sc veilScenario) (*contender, *proc
 	if err != nil {
 		return nil, nil, err
 	}
-	return &contender{Name: "veil", Scenario: sc.Name, Addr: addr, Expect: sc.Expect, Denies: sc.Denies,
-		AdminAddr: admin, AuditFile: auditPath, Pid: p.pid()}, p, nil
+	c := &contender{Name: "veil", Scenario: sc.Name, Addr: addr, Expect: sc.Expect, Denies: sc.Denies,
+		AdminAddr: admin, AuditFile: auditPath, Pid: p.pid()}
+	if e.o.ProfileDir != "" {
+		c.PprofAddr = admin // admin_pprof is on
+	}
+	return c, p, nil
 }
 
 // compare is the main table: every contender, interleaved rounds.
@@ -435,17 +446,20 @@ func (e *env) compare(ctx context.Context) (*report, error) {
 				}
 				w := &workload{bearer: e.subj.Bearer, paths: b.Paths, wantLen: lens}
 				var prof chan error
-				if o.ProfileDir != "" && c.AdminAddr != "" && round == 1 {
+				profPath := filepath.Join(o.ProfileDir, strings.ReplaceAll(c.label(), " ", "-")+"-"+b.Label+".pprof")
+				if o.ProfileDir != "" && c.PprofAddr != "" && round == 1 {
 					prof = make(chan error, 1)
-					go func() {
-						prof <- saveProfile(ctx, c.AdminAddr, o.Warmup, o.Duration,
-							filepath.Join(o.ProfileDir, strings.ReplaceAll(c.label(), " ", "-")+"-"+b.Label+".pprof"))
-					}()
+					go func() { prof <- saveProfile(ctx, c.PprofAddr, o.Warmup, o.Duration, profPath) }()
 				}
 				res := w.run(ctx, loadSpec{addr: c.Addr, conns: o.Conns, warmup: o.Warmup, duration: o.Duration, cpu: e.contenderCPU(c)})
 				if prof != nil {
 					if err := <-prof; err != nil {
 						fmt.Fprintf(o.Log, "profile %s: %v\n", c.label(), err)
+					} else {
+						// Contenders differ in rate: their profiles compare
+						// per request (sample time / requests in the window).
+						fmt.Fprintf(o.Log, "profile %s %s: %s, ≈ %.0f requests profiled (%.0f req/s)\n",
+							c.label(), b.Label, profPath, res.RPS*float64(profileSeconds(o.Duration)), res.RPS)
 					}
 				}
 				fmt.Fprintf(o.Log, "round %d/%d %-8s %-28s %9.0f req/s  p50 %7.0f µs  p99 %7.0f µs  cpu %5.1f+%5.1f µs/req  errors %d %s\n",
