@@ -73,13 +73,11 @@ func appendEvent(dst []byte, e *Event) []byte {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		dst = append(dst, `{"direction":`...)
-		dst = appendString(dst, t.Direction)
-		dst = append(dst, `,"path":`...)
-		dst = appendString(dst, t.Path)
-		dst = append(dst, `,"action":`...)
-		dst = appendString(dst, t.Action)
-		dst = append(dst, `,"count":`...)
+		if t.Head != nil {
+			dst = append(dst, t.Head...)
+		} else {
+			dst = appendTransformHead(dst, t.Direction, t.Path, t.Action)
+		}
 		dst = appendInt(dst, int64(t.Count))
 		dst = append(dst, '}')
 	}
@@ -118,6 +116,22 @@ func appendEvent(dst []byte, e *Event) []byte {
 	dst = append(dst, `,"upstream_status":`...)
 	dst = appendInt(dst, int64(e.UpstreamStatus))
 	return append(dst, '}')
+}
+
+// TransformHead is a transform count's encoding up to its count
+// ({"direction":…,"path":…,"action":…,"count":), for TransformCount.Head.
+func TransformHead(direction, path, action string) []byte {
+	return appendTransformHead(nil, direction, path, action)
+}
+
+func appendTransformHead(dst []byte, direction, path, action string) []byte {
+	dst = append(dst, `{"direction":`...)
+	dst = appendString(dst, direction)
+	dst = append(dst, `,"path":`...)
+	dst = appendString(dst, path)
+	dst = append(dst, `,"action":`...)
+	dst = appendString(dst, action)
+	return append(dst, `,"count":`...)
 }
 
 // digits2 holds the two digits of 0 to 99.

@@ -21,11 +21,16 @@ import (
 
 // TransformCount summarises one rule's effect on one body.
 type TransformCount struct {
-	// Direction is "request" or "response".
+	// Direction is "query", "request" or "response".
 	Direction string
 	Path      string
 	Action    string
 	Count     int
+	// Head, when set, is TransformHead(Direction, Path, Action): the line's
+	// encoding of the fields before the count, kept by a caller that logs
+	// one rule set many times, so each event copies it instead of encoding
+	// three strings. Nil: encoded from the fields.
+	Head []byte
 }
 
 // Event is one request's audit record (README "Audit event").

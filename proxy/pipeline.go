@@ -420,6 +420,9 @@ type decisionPrograms struct {
 	// Each rule's veil_transformed_values_total series, in rule order
 	// (the order of Result.Rules), resolved once per decision.
 	reqCount, queryCount, respCount []prometheus.Counter
+	// Each rule's audit encoding up to its count (audit.TransformHead),
+	// in the same order, so an event copies it.
+	reqHeads, queryHeads, respHeads [][]byte
 	err                             error
 	what                            string // which rule set err is about
 }
@@ -461,8 +464,41 @@ func (g *Gateway) compiled(d *policy.Decision) *decisionPrograms {
 	if p.err != nil {
 		p.req, p.query, p.resp = nil, nil, nil
 	}
+	p.reqHeads = transformHeads(p.req, "request")
+	p.queryHeads = transformHeads(p.query, "query")
+	p.respHeads = transformHeads(p.resp, "response")
 	d.SetMemo(p)
 	return p
+}
+
+// transformHeads encodes prog's rules for the audit event's transform
+// counts (nil for no program).
+func transformHeads(prog *transforms.Program, direction string) [][]byte {
+	if prog == nil {
+		return nil
+	}
+	rules := prog.Rules()
+	heads := make([][]byte, len(rules))
+	for i, r := range rules {
+		heads[i] = audit.TransformHead(direction, r.Path, r.Action)
+	}
+	return heads
+}
+
+// appendCounts appends a rewrite's counts (res.Rules) to the event's,
+// with the heads of the program that made them (when they match).
+func appendCounts(dst []audit.TransformCount, direction string, rules []transforms.RuleCount, heads [][]byte) []audit.TransformCount {
+	if len(heads) != len(rules) {
+		heads = nil
+	}
+	for i, rc := range rules {
+		t := audit.TransformCount{Direction: direction, Path: rc.Path, Action: rc.Action, Count: rc.Count}
+		if heads != nil {
+			t.Head = heads[i]
+		}
+		dst = append(dst, t)
+	}
+	return dst
 }
 
 // safeReason bounds a policy's reason for the response body and the audit
@@ -792,16 +828,13 @@ func (g *Gateway) finish(x *exchange, sent int64, werr error) {
 		ev.BytesIn = int64(x.ctx.Request.Header.ContentLength())
 	}
 	if x.decision != nil {
-		ev.Transforms = ev.Transforms[:0]
-		for _, rc := range x.queryRes.Rules {
-			ev.Transforms = append(ev.Transforms, audit.TransformCount{Direction: "query", Path: rc.Path, Action: rc.Action, Count: rc.Count})
+		var queryHeads, reqHeads, respHeads [][]byte
+		if p := x.progs; p != nil {
+			queryHeads, reqHeads, respHeads = p.queryHeads, p.reqHeads, p.respHeads
 		}
-		for _, rc := range x.reqRes.Rules {
-			ev.Transforms = append(ev.Transforms, audit.TransformCount{Direction: "request", Path: rc.Path, Action: rc.Action, Count: rc.Count})
-		}
-		for _, rc := range x.respRes.Rules {
-			ev.Transforms = append(ev.Transforms, audit.TransformCount{Direction: "response", Path: rc.Path, Action: rc.Action, Count: rc.Count})
-		}
+		ev.Transforms = appendCounts(ev.Transforms[:0], "query", x.queryRes.Rules, queryHeads)
+		ev.Transforms = appendCounts(ev.Transforms, "request", x.reqRes.Rules, reqHeads)
+		ev.Transforms = appendCounts(ev.Transforms, "response", x.respRes.Rules, respHeads)
 		ev.FailedValues = x.queryRes.Failed + x.reqRes.Failed + x.respRes.Failed
 	}
 	if werr != nil && ev.ErrorCode == "" {

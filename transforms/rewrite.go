@@ -143,6 +143,16 @@ func (p *Program) Rewrite(dst, src []byte, res *Result) ([]byte, error) {
 	return out, nil
 }
 
+// Rules names the program's rules as Result.Rules does (path and action,
+// in rule order), with zero counts.
+func (p *Program) Rules() []RuleCount {
+	out := make([]RuleCount, len(p.rules))
+	for i := range p.rules {
+		out[i] = RuleCount{Path: p.rules[i].path, Action: p.rules[i].action}
+	}
+	return out
+}
+
 func (p *Program) initResult(res *Result) {
 	res.Failed, res.Changed, res.RecordIDsTruncated = 0, false, false
 	res.RecordIDs = res.RecordIDs[:0]

@@ -110,6 +110,12 @@ func TestRewriteCounts(t *testing.T) {
 	if res.Failed != 0 {
 		t.Errorf("Failed = %d", res.Failed)
 	}
+	// Rules names them as Result.Rules does, with zero counts.
+	for i, rc := range p.Rules() {
+		if want := (RuleCount{Path: want[i].Path, Action: want[i].Action}); rc != want {
+			t.Errorf("Rules()[%d] = %+v, want %+v", i, rc, want)
+		}
+	}
 	p = compileTest(t, []Rule{r("$[*]", "generalize", "date", "month")}, Options{})
 	out, err = p.Rewrite(nil, []byte(`["1984-06-17T10:00:00Z","nope",true]`), &res)
 	if err != nil {
