@@ -210,3 +210,73 @@ func TestAppendIntMatchesStrconv(t *testing.T) {
 		}
 	}
 }
+
+// TestTimeCacheMatchesAppendFormat: the cached formatting is
+// time.RFC3339Nano's for instants in and across seconds, in zones of
+// every kind of offset, with fractions of every length, and for years
+// far from today.
+func TestTimeCacheMatchesAppendFormat(t *testing.T) {
+	t.Parallel()
+	zones := []*time.Location{time.UTC, time.Local, time.FixedZone("plus", 5*3600+30*60), time.FixedZone("minus", -(9*3600 + 59*60 + 59)),
+		time.FixedZone("z0", 0)}
+	if ny, err := time.LoadLocation("America/New_York"); err == nil {
+		zones = append(zones, ny) // crosses DST: one second, two offsets
+	}
+	r := rand.New(rand.NewPCG(5, 6))
+	var c timeCache
+	check := func(tm time.Time) {
+		t.Helper()
+		want := tm.AppendFormat(nil, time.RFC3339Nano)
+		if got := c.appendTime(nil, tm); !bytes.Equal(got, want) {
+			t.Fatalf("%v: got %s want %s", tm, got, want)
+		}
+	}
+	nanos := []int{0, 1, 10, 100, 999999999, 500000000, 123456789, 120000000, 100000001}
+	base := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+	for _, z := range zones {
+		// Many events in one second, then the next seconds.
+		for s := range 3 {
+			for _, ns := range nanos {
+				check(base.Add(time.Duration(s) * time.Second).Add(time.Duration(ns)).In(z))
+			}
+		}
+		// The same second in another zone, back and forth.
+		check(base.In(time.UTC))
+		check(base.In(z))
+		// Far and random instants, negative years included.
+		for range 2000 {
+			sec := r.Int64N(1<<40) - 1<<39
+			check(time.Unix(sec, int64(r.IntN(1e9))).In(z))
+		}
+	}
+	// DST: 2026-11-01 01:30 happens twice in New York (offsets -4h, -5h).
+	if ny, err := time.LoadLocation("America/New_York"); err == nil {
+		first := time.Date(2026, 11, 1, 5, 30, 0, 7, time.UTC).In(ny)
+		check(first)
+		check(first.Add(time.Hour))
+		check(first)
+	}
+	// Without a cache it is AppendFormat itself.
+	var none *timeCache
+	if got := none.appendTime(nil, base); string(got) != "2026-11-22T10:00:00Z" {
+		t.Errorf("nil cache: %s", got)
+	}
+}
+
+// BenchmarkLogTime: the event time formatted by time.AppendFormat and
+// through the logger's cache.
+func BenchmarkLogTime(b *testing.B) {
+	tm := time.Now()
+	var dst []byte
+	b.Run("AppendFormat", func(b *testing.B) {
+		for b.Loop() {
+			dst = tm.AppendFormat(dst[:0], time.RFC3339Nano)
+		}
+	})
+	b.Run("cache", func(b *testing.B) {
+		var c timeCache
+		for b.Loop() {
+			dst = c.appendTime(dst[:0], tm)
+		}
+	})
+}

@@ -150,8 +150,9 @@ type Logger struct {
 	outs  []*output
 	last  *output // the last event sink: it takes the line instead of a copy
 	deny  bool
-	chain chain  // guarded by mu
-	line  []byte // the event being logged; guarded by mu
+	chain chain     // guarded by mu
+	line  []byte    // the event being logged; guarded by mu
+	times timeCache // guarded by mu
 	// logged and dropped count events (not checkpoints).
 	logged  atomic.Uint64
 	dropped atomic.Uint64
@@ -295,7 +296,7 @@ func (l *Logger) Log(e *Event) error {
 	}
 	l.chain.seq++
 	e.ChainID, e.Seq, e.prevHash = l.chain.id, l.chain.seq, l.chain.prev
-	l.line = l.chain.seal(appendEvent(l.line[:0], e))
+	l.line = l.chain.seal(appendEventTimes(l.line[:0], e, &l.times))
 	var lost error
 	for _, o := range l.outs {
 		if o.witness {
