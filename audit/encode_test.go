@@ -29,11 +29,15 @@ func TestAppendEventMatchesZap(t *testing.T) {
 			FailedValues: 7, RecordIDs: []string{`"c-1"`, "42", tricky}, RecordIDsCut: true, Tags: map[string]string{tricky: tricky},
 			BytesIn: -1, BytesOut: 1 << 40, Duration: 1234567 * time.Nanosecond, UpstreamStatus: 200},
 	}
+	var times timeCache // as the logger formats times
 	for i, e := range events {
 		want := []byte(encodeEvent(t, e))
 		got := appendEvent(nil, e)
 		if !bytes.Equal(got, want) {
 			t.Errorf("event %d:\n got %s\nwant %s", i, got, want)
+		}
+		if cached := appendEventTimes(nil, e, &times); !bytes.Equal(cached, want) {
+			t.Errorf("event %d, time cache:\n got %s\nwant %s", i, cached, want)
 		}
 		if !json.Valid(got) {
 			t.Errorf("event %d: not JSON: %s", i, got)
