@@ -146,23 +146,24 @@ func (p *Program) Rewrite(dst, src []byte, res *Result) ([]byte, error) {
 // Rules names the program's rules as Result.Rules does (path and action,
 // in rule order), with zero counts.
 func (p *Program) Rules() []RuleCount {
-	out := make([]RuleCount, len(p.rules))
+	return p.appendRules(make([]RuleCount, 0, len(p.rules)))
+}
+
+// appendRules appends the rules' names with zero counts to dst.
+func (p *Program) appendRules(dst []RuleCount) []RuleCount {
 	for i := range p.rules {
-		out[i] = RuleCount{Path: p.rules[i].path, Action: p.rules[i].action}
+		dst = append(dst, RuleCount{Path: p.rules[i].path, Action: p.rules[i].action})
 	}
-	return out
+	return dst
 }
 
 func (p *Program) initResult(res *Result) {
 	res.Failed, res.Changed, res.RecordIDsTruncated = 0, false, false
 	res.RecordIDs = res.RecordIDs[:0]
 	if cap(res.Rules) < len(p.rules) {
-		res.Rules = make([]RuleCount, len(p.rules))
+		res.Rules = make([]RuleCount, 0, len(p.rules))
 	}
-	res.Rules = res.Rules[:len(p.rules)]
-	for i := range p.rules {
-		res.Rules[i] = RuleCount{Path: p.rules[i].path, Action: p.rules[i].action}
-	}
+	res.Rules = p.appendRules(res.Rules[:0])
 }
 
 // Reset clears r for reuse, keeping its storage.
