@@ -416,15 +416,19 @@ func (g *Gateway) decide(x *exchange) errCode {
 // on the (shared, cached) decision so a repeated decision costs no
 // compile-cache lookup.
 type decisionPrograms struct {
-	req, query, resp *transforms.Program
-	// Each rule's veil_transformed_values_total series, in rule order
-	// (the order of Result.Rules), resolved once per decision.
-	reqCount, queryCount, respCount []prometheus.Counter
-	// Each rule's audit encoding up to its count (audit.TransformHead),
-	// in the same order, so an event copies it.
-	reqHeads, queryHeads, respHeads [][]byte
-	err                             error
-	what                            string // which rule set err is about
+	req, query, resp directionProgram
+	err              error
+	what             string // which rule set err is about
+}
+
+// directionProgram is one direction's compiled rules (nil prog: none), and
+// per rule, in rule order (the order of Result.Rules), what a request
+// would otherwise look up or encode: its veil_transformed_values_total
+// series and its audit encoding up to its count (audit.TransformHead).
+type directionProgram struct {
+	prog   *transforms.Program
+	counts []prometheus.Counter
+	heads  [][]byte
 }
 
 func (g *Gateway) compiled(d *policy.Decision) *decisionPrograms {
@@ -432,43 +436,39 @@ func (g *Gateway) compiled(d *policy.Decision) *decisionPrograms {
 		return p
 	}
 	p := &decisionPrograms{}
-	get := func(rules []transforms.Rule, recordIDs, what string) *transforms.Program {
-		if p.err != nil {
-			return nil
-		}
-		prog, err := g.programs.Get(rules, recordIDs)
-		if err != nil {
-			p.err, p.what = err, what
-		}
-		return prog
-	}
-	counters := func(rules []transforms.Rule, dir string) []prometheus.Counter {
-		c := make([]prometheus.Counter, len(rules))
-		for i, r := range rules {
-			c[i] = g.metrics.transformsBy.get(dir, r.Action)
-		}
-		return c
-	}
 	if len(d.RequestTransforms) > 0 {
-		p.req = get(d.RequestTransforms, "", "request_transforms")
-		p.reqCount = counters(d.RequestTransforms, "request")
+		p.req = g.compileDirection(p, d.RequestTransforms, "", "request")
 	}
 	if len(d.QueryTransforms) > 0 {
-		p.query = get(d.QueryTransforms, "", "query_transforms")
-		p.queryCount = counters(d.QueryTransforms, "query")
+		p.query = g.compileDirection(p, d.QueryTransforms, "", "query")
 	}
 	if len(d.ResponseTransforms) > 0 || d.Audit.RecordIDs != "" {
-		p.resp = get(d.ResponseTransforms, d.Audit.RecordIDs, "response_transforms")
-		p.respCount = counters(d.ResponseTransforms, "response")
+		p.resp = g.compileDirection(p, d.ResponseTransforms, d.Audit.RecordIDs, "response")
 	}
 	if p.err != nil {
-		p.req, p.query, p.resp = nil, nil, nil
+		p.req, p.query, p.resp = directionProgram{}, directionProgram{}, directionProgram{}
 	}
-	p.reqHeads = transformHeads(p.req, "request")
-	p.queryHeads = transformHeads(p.query, "query")
-	p.respHeads = transformHeads(p.resp, "response")
 	d.SetMemo(p)
 	return p
+}
+
+// compileDirection compiles one direction's rules (direction: "request",
+// "query" or "response"), unless an earlier direction failed; a failure is
+// recorded in p.
+func (g *Gateway) compileDirection(p *decisionPrograms, rules []transforms.Rule, recordIDs, direction string) directionProgram {
+	if p.err != nil {
+		return directionProgram{}
+	}
+	prog, err := g.programs.Get(rules, recordIDs)
+	if err != nil {
+		p.err, p.what = err, direction+"_transforms"
+		return directionProgram{}
+	}
+	counts := make([]prometheus.Counter, len(rules))
+	for i, r := range rules {
+		counts[i] = g.metrics.transformsBy.get(direction, r.Action)
+	}
+	return directionProgram{prog: prog, counts: counts, heads: transformHeads(prog, direction)}
 }
 
 // transformHeads encodes prog's rules for the audit event's transform
@@ -523,7 +523,7 @@ func safeReason(s string) string {
 
 // transformRequest applies the decision's request_transforms to the body.
 func (g *Gateway) transformRequest(x *exchange) errCode {
-	if x.progs.req == nil {
+	if x.progs.req.prog == nil {
 		return errNone
 	}
 	g.readRequestBody(x)
@@ -537,13 +537,13 @@ func (g *Gateway) transformRequest(x *exchange) errCode {
 			return x.bodyErr
 		}
 	}
-	out, err := x.progs.req.Rewrite(x.upBody[:0], x.body, &x.reqRes)
+	out, err := x.progs.req.prog.Rewrite(x.upBody[:0], x.body, &x.reqRes)
 	if err != nil {
 		return g.rewriteErr(x, err, errInvalidJSON)
 	}
 	x.upBody = out
 	x.upBodySet = true
-	g.countTransforms(x.progs.reqCount, &x.reqRes)
+	g.countTransforms(x.progs.req.counts, &x.reqRes)
 	return errNone
 }
 
@@ -597,7 +597,7 @@ func (g *Gateway) forward(x *exchange) errCode {
 		drop |= hdrAuth
 		extra = g.apiKeyHeader
 	}
-	if x.progs.resp != nil {
+	if x.progs.resp.prog != nil {
 		// The response must come back whole and decodable.
 		drop |= hdrPartial
 	}
@@ -667,7 +667,7 @@ func (g *Gateway) forward(x *exchange) errCode {
 	resp := x.fwdResp
 	// A body that is rewritten is read whole by the client (no per-request
 	// stream plumbing); anything else streams through.
-	resp.StreamBody = x.progs.resp == nil
+	resp.StreamBody = x.progs.resp.prog == nil
 	var tried *upstream
 	for attempt := 0; ; attempt++ {
 		up := r.pool.pick(tried)
@@ -709,7 +709,7 @@ func (g *Gateway) forward(x *exchange) errCode {
 // transformResponse reads, decodes and rewrites the upstream body when the
 // decision has response transforms (or record ids to collect).
 func (g *Gateway) transformResponse(x *exchange) errCode {
-	if x.progs.resp == nil {
+	if x.progs.resp.prog == nil {
 		return errNone
 	}
 	resp := x.upResp
@@ -743,7 +743,7 @@ func (g *Gateway) transformResponse(x *exchange) errCode {
 		// Record ids only: the body is passed unchanged; a body that is
 		// not JSON has no record ids.
 		var err error
-		x.scratch, err = x.progs.resp.Rewrite(x.scratch[:0], body, &x.respRes)
+		x.scratch, err = x.progs.resp.prog.Rewrite(x.scratch[:0], body, &x.respRes)
 		if err == nil {
 			x.ev.RecordIDs = append(x.ev.RecordIDs[:0], x.respRes.RecordIDs...)
 			x.ev.RecordIDsCut = x.respRes.RecordIDsTruncated
@@ -752,14 +752,14 @@ func (g *Gateway) transformResponse(x *exchange) errCode {
 		x.outBodySet = true
 		return errNone
 	}
-	out, err := x.progs.resp.Rewrite(x.outBody[:0], body, &x.respRes)
+	out, err := x.progs.resp.prog.Rewrite(x.outBody[:0], body, &x.respRes)
 	if err != nil {
 		return g.rewriteErr(x, err, errUpstreamBadBody)
 	}
 	x.outBody, x.outBodySet = out, true
 	x.ev.RecordIDs = append(x.ev.RecordIDs[:0], x.respRes.RecordIDs...)
 	x.ev.RecordIDsCut = x.respRes.RecordIDsTruncated
-	g.countTransforms(x.progs.respCount, &x.respRes)
+	g.countTransforms(x.progs.resp.counts, &x.respRes)
 	return errNone
 }
 
@@ -830,7 +830,7 @@ func (g *Gateway) finish(x *exchange, sent int64, werr error) {
 	if x.decision != nil {
 		var queryHeads, reqHeads, respHeads [][]byte
 		if p := x.progs; p != nil {
-			queryHeads, reqHeads, respHeads = p.queryHeads, p.reqHeads, p.respHeads
+			queryHeads, reqHeads, respHeads = p.query.heads, p.req.heads, p.resp.heads
 		}
 		ev.Transforms = appendCounts(ev.Transforms[:0], "query", x.queryRes.Rules, queryHeads)
 		ev.Transforms = appendCounts(ev.Transforms, "request", x.reqRes.Rules, reqHeads)

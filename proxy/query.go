@@ -43,11 +43,11 @@ func (x *exchange) queryJSON(dst []byte) ([]byte, []string) {
 // A value a rule removed is dropped; a value restored to a non-string JSON
 // value (detokenize of a number) is sent as its JSON text.
 func (g *Gateway) transformQuery(x *exchange) errCode {
-	if x.progs.query == nil {
+	if x.progs.query.prog == nil {
 		return errNone
 	}
 	doc, names := x.queryJSON(x.scratch[:0])
-	out, err := x.progs.query.Rewrite(nil, doc, &x.queryRes)
+	out, err := x.progs.query.prog.Rewrite(nil, doc, &x.queryRes)
 	x.scratch = doc
 	if err != nil {
 		return g.rewriteErr(x, err, errBadRequest)
@@ -72,6 +72,6 @@ func (g *Gateway) transformQuery(x *exchange) errCode {
 		}
 	}
 	x.rawQuery = append(x.rawQuery[:0], q.Bytes()...)
-	g.countTransforms(x.progs.queryCount, &x.queryRes)
+	g.countTransforms(x.progs.query.counts, &x.queryRes)
 	return errNone
 }
