@@ -464,25 +464,17 @@ func (g *Gateway) compileDirection(p *decisionPrograms, rules []transforms.Rule,
 		p.err, p.what = err, direction+"_transforms"
 		return directionProgram{}
 	}
-	counts := make([]prometheus.Counter, len(rules))
+	dp := directionProgram{prog: prog, counts: make([]prometheus.Counter, len(rules))}
 	for i, r := range rules {
-		counts[i] = g.metrics.transformsBy.get(direction, r.Action)
+		dp.counts[i] = g.metrics.transformsBy.get(direction, r.Action)
 	}
-	return directionProgram{prog: prog, counts: counts, heads: transformHeads(prog, direction)}
-}
-
-// transformHeads encodes prog's rules for the audit event's transform
-// counts (nil for no program).
-func transformHeads(prog *transforms.Program, direction string) [][]byte {
-	if prog == nil {
-		return nil
+	// The heads name the rules as the program's results do.
+	named := prog.Rules()
+	dp.heads = make([][]byte, len(named))
+	for i, r := range named {
+		dp.heads[i] = audit.TransformHead(direction, r.Path, r.Action)
 	}
-	rules := prog.Rules()
-	heads := make([][]byte, len(rules))
-	for i, r := range rules {
-		heads[i] = audit.TransformHead(direction, r.Path, r.Action)
-	}
-	return heads
+	return dp
 }
 
 // appendCounts appends a rewrite's counts (res.Rules) to the event's,
