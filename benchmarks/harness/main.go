@@ -64,8 +64,10 @@ type options struct {
 	Mode string
 	// ProfileDir, when set, turns on Veil's admin_pprof and the floor's
 	// -pprof and saves a CPU profile of every Veil and floor run of the
-	// first round there (<label>-<body>.pprof; the log gives each one's
-	// request count, to compare them per request). Profiling costs a few
+	// last round there (<label>-<body>.pprof; the log gives each one's
+	// request count, to compare them per request). The last round is the
+	// steady state: by then each subject/path pair's decision is cached,
+	// so the profile is not the first round's misses. Profiling costs a few
 	// percent, so figures of such a run are not the reference ones.
 	ProfileDir string
 	// Without lists tools to treat as not installed ("nginx", "opa"), to
@@ -95,7 +97,7 @@ func main() {
 	flag.StringVar(&without, "without", "", "comma-separated tools to treat as not installed: nginx, opa")
 	flag.BoolVar(&latency, "latency", false, "p99 added latency of veil mask4 over direct at half of veil's max rate")
 	flag.BoolVar(&scaling, "scaling", false, "veil throughput and RSS as body size (1 KB-10 MB) and rule count (1-64) grow")
-	flag.StringVar(&o.ProfileDir, "profile", "", "save a CPU profile of each veil and fasthttp-floor run of round 1 into this directory (go tool pprof)")
+	flag.StringVar(&o.ProfileDir, "profile", "", "save a CPU profile of each veil and fasthttp-floor run of the last round into this directory (go tool pprof)")
 	flag.BoolVar(&o.Smoke, "smoke", false, "bounded run: 1 round of 1 s, small body, every installed contender")
 	flag.Parse()
 

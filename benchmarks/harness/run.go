@@ -447,7 +447,7 @@ func (e *env) compare(ctx context.Context) (*report, error) {
 				w := &workload{bearer: e.subj.Bearer, paths: b.Paths, wantLen: lens}
 				var prof chan error
 				profPath := filepath.Join(o.ProfileDir, strings.ReplaceAll(c.label(), " ", "-")+"-"+b.Label+".pprof")
-				if o.ProfileDir != "" && c.PprofAddr != "" && round == 1 {
+				if o.ProfileDir != "" && c.PprofAddr != "" && round == o.Rounds {
 					prof = make(chan error, 1)
 					go func() { prof <- saveProfile(ctx, c.PprofAddr, o.Warmup, o.Duration, profPath) }()
 				}
