@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"strconv"
+	"unicode/utf8"
 
 	"github.com/valyala/fasthttp"
 )
@@ -106,7 +107,9 @@ func setError(dst []byte, resp *fasthttp.Response, c errCode, status int, messag
 	return append(dst, "}}\n"...)
 }
 
-// appendJSONString appends s as a JSON string literal.
+// appendJSONString appends s as a JSON string literal. Bytes that are not
+// UTF-8 (a policy's reason can quote a header value) become U+FFFD, so the
+// body is JSON for strict parsers too.
 func appendJSONString(dst []byte, s string) []byte {
 	const hex = "0123456789abcdef"
 	dst = append(dst, '"')
@@ -119,6 +122,14 @@ func appendJSONString(dst []byte, s string) []byte {
 			dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
 		case c == '<' || c == '>' || c == '&':
 			dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+		case c >= utf8.RuneSelf:
+			r, n := utf8.DecodeRuneInString(s[i:])
+			if r == utf8.RuneError && n == 1 {
+				dst = append(dst, `\ufffd`...)
+				continue
+			}
+			dst = append(dst, s[i:i+n]...)
+			i += n - 1
 		default:
 			dst = append(dst, c)
 		}

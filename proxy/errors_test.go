@@ -3,6 +3,7 @@ package proxy
 import (
 	"encoding/json"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/valyala/fasthttp"
 )
@@ -27,9 +28,18 @@ func TestErrorTable(t *testing.T) {
 		}
 	}
 	var resp fasthttp.Response
-	body := setError(nil, &resp, errPolicyDenied, 451, "quote \" backslash \\ newline \n <tag> \u2028", "id")
+	// A reason built from a header value may hold bytes that are not
+	// UTF-8 (RFC 9110 obs-text): they become U+FFFD, so the body stays
+	// JSON for strict parsers too (encoding/json would accept raw ones).
+	body := setError(nil, &resp, errPolicyDenied, 451, "quote \" backslash \\ newline \n <tag> \u2028 é \xff\xfe end \xe2\x82", "id")
 	var e apiError
 	if err := json.Unmarshal(body, &e); err != nil || resp.StatusCode() != 451 {
 		t.Fatalf("hostile reason: %s %v", body, err)
+	}
+	if !utf8.Valid(body) {
+		t.Errorf("hostile reason: body is not UTF-8: %q", body)
+	}
+	if want := "quote \" backslash \\ newline \n <tag> \u2028 é \ufffd\ufffd end \ufffd\ufffd"; e.Error.Message != want {
+		t.Errorf("hostile reason: message %q, want %q", e.Error.Message, want)
 	}
 }
