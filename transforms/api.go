@@ -63,7 +63,8 @@ type Where struct {
 type Options struct {
 	// Keys serves key versions to keyed actions (hash, tokenize, ...).
 	Keys vault.Keyring
-	// MaxDepth bounds JSON nesting; 0 means 128.
+	// MaxDepth bounds JSON nesting; 0 means 128, at most jsonpath.MaxDepth
+	// (1000).
 	MaxDepth int
 	// RecordIDs is an optional JSONPath whose selected values (after the
 	// rewrite decided which nodes survive) are collected into

@@ -67,6 +67,11 @@ func compileQueries(rules []Rule, queries []*jsonpath.Query, recordIDs *jsonpath
 	if opts.MaxDepth <= 0 {
 		opts.MaxDepth = 128
 	}
+	if opts.MaxDepth > jsonpath.MaxDepth {
+		// Filters evaluate through jsonpath, which cannot read deeper
+		// documents: they would quietly not match.
+		return nil, fmt.Errorf("transforms: max depth %d is above %d, the deepest document filters can read", opts.MaxDepth, jsonpath.MaxDepth)
+	}
 	if opts.MaxRecordIDs <= 0 {
 		opts.MaxRecordIDs = 100
 	}

@@ -6,9 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"reflect"
 	"strconv"
 	"unsafe"
+
+	"github.com/veilgw/veil/internal/jsonnum"
 )
 
 // whereCond is a compiled Where. It is evaluated on the original raw bytes
@@ -40,8 +41,8 @@ type whereStep struct {
 type jsonVal struct {
 	kind byte // 's' string, 'n' number, 't' true, 'f' false, 'z' null, 'c' container
 	s    string
-	n    float64
-	c    any // container, decoded with float64 numbers
+	n    []byte // the number's JSON literal, compared by exact value (jsonnum)
+	c    any    // container, numbers kept as json.Number (decodeExact)
 }
 
 var whereOps = map[string]bool{"==": true, "!=": true, "<": true, "<=": true, ">": true, ">=": true,
@@ -106,24 +107,30 @@ func toJSONVal(v any) (jsonVal, error) {
 	case string:
 		return jsonVal{kind: 's', s: t}, nil
 	case float64:
-		return jsonVal{kind: 'n', n: t}, nil
-	case int:
-		return jsonVal{kind: 'n', n: float64(t)}, nil
-	case int64:
-		return jsonVal{kind: 'n', n: float64(t)}, nil
-	case json.Number:
-		f, err := t.Float64()
-		if err != nil {
+		if math.IsNaN(t) || math.IsInf(t, 0) {
 			return jsonVal{}, errors.New("where.value holds an invalid number")
 		}
-		return jsonVal{kind: 'n', n: f}, nil
+		return jsonVal{kind: 'n', n: strconv.AppendFloat(nil, t, 'g', -1, 64)}, nil
+	case int:
+		return jsonVal{kind: 'n', n: strconv.AppendInt(nil, int64(t), 10)}, nil
+	case int64:
+		return jsonVal{kind: 'n', n: strconv.AppendInt(nil, t, 10)}, nil
+	case json.Number:
+		// The policy's exact decimal text (ast.JSON hands numbers over as
+		// json.Number): a float64 would merge ids above 2^53.
+		if b := []byte(t); len(b) == 0 || scanNumber(b, 0) != len(b) {
+			return jsonVal{}, errors.New("where.value holds an invalid number")
+		}
+		return jsonVal{kind: 'n', n: []byte(t)}, nil
 	case []any, map[string]any:
 		b, err := json.Marshal(t)
 		if err != nil {
 			return jsonVal{}, errors.New("where.value must be a JSON value")
 		}
-		var c any
-		_ = json.Unmarshal(b, &c)
+		c, err := decodeExact(b)
+		if err != nil {
+			return jsonVal{}, errors.New("where.value must be a JSON value")
+		}
 		return jsonVal{kind: 'c', c: c}, nil
 	}
 	return jsonVal{}, errors.New("where.value must be a JSON value")
@@ -326,8 +333,8 @@ func (rw *rewriter) cmp(raw []byte, v *jsonVal) int {
 		if v.kind != 'c' {
 			return 2
 		}
-		var x any
-		if json.Unmarshal(raw, &x) != nil || !reflect.DeepEqual(x, v.c) {
+		x, err := decodeExact(raw)
+		if err != nil || !equalExact(x, v.c) {
 			return 2
 		}
 		return 0
@@ -335,16 +342,52 @@ func (rw *rewriter) cmp(raw []byte, v *jsonVal) int {
 		if v.kind != 'n' {
 			return 2
 		}
-		f, err := strconv.ParseFloat(unsafe.String(&raw[0], len(raw)), 64)
-		if err != nil && !errors.Is(err, strconv.ErrRange) {
-			return 2
-		}
-		switch {
-		case f < v.n:
-			return -1
-		case f > v.n:
-			return 1
-		}
-		return 0
+		return jsonnum.Compare(raw, v.n)
 	}
+}
+
+// decodeExact decodes one JSON value, numbers kept as json.Number (their
+// exact text) for equalExact.
+func decodeExact(b []byte) (any, error) {
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.UseNumber()
+	var v any
+	if err := d.Decode(&v); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+// equalExact is deep equality of decoded JSON values with numbers compared
+// by exact value (1.0 equals 1; 2^53+1 does not equal 2^53).
+func equalExact(a, b any) bool {
+	switch x := a.(type) {
+	case json.Number:
+		y, ok := b.(json.Number)
+		return ok && jsonnum.Equal([]byte(x), []byte(y))
+	case []any:
+		y, ok := b.([]any)
+		if !ok || len(x) != len(y) {
+			return false
+		}
+		for i := range x {
+			if !equalExact(x[i], y[i]) {
+				return false
+			}
+		}
+		return true
+	case map[string]any:
+		y, ok := b.(map[string]any)
+		if !ok || len(x) != len(y) {
+			return false
+		}
+		for k, v := range x {
+			w, ok := y[k]
+			if !ok || !equalExact(v, w) {
+				return false
+			}
+		}
+		return true
+	}
+	return a == b // string, bool, nil
 }

@@ -2,7 +2,10 @@ package jsonpath
 
 import (
 	"regexp"
+	"strconv"
 	"unicode/utf8"
+
+	"github.com/veilgw/veil/internal/jsonnum"
 )
 
 // Node is one selected node: its normalized path (RFC 9535 2.7) and raw
@@ -484,7 +487,7 @@ func callLogical(e *expr, cur *value, ctx *EvalContext) bool {
 }
 
 func intValue(n int) *value {
-	return &value{kind: kNumber, num: float64(n)}
+	return &value{kind: kNumber, raw: strconv.AppendInt(nil, int64(n), 10)}
 }
 
 // compare applies op to two values (nil is Nothing), RFC 9535 2.3.5.2.2.
@@ -519,7 +522,7 @@ func less(a, b *value) bool {
 	}
 	switch a.kind {
 	case kNumber:
-		return a.num < b.num
+		return jsonnum.Compare(a.raw, b.raw) < 0
 	case kString:
 		return a.str < b.str // UTF-8 byte order is code point order
 	}

@@ -379,7 +379,7 @@ func (p *parser) number() (*expr, error) {
 	if c := p.peek(); c == '.' || c == 'e' || c == 'E' || (c >= '0' && c <= '9') {
 		return nil, p.errorf(p.i, "malformed number")
 	}
-	return &expr{kind: eLiteral, lit: &value{kind: kNumber, num: parseNumber(raw), raw: raw}, pos: pos}, nil
+	return &expr{kind: eLiteral, lit: &value{kind: kNumber, raw: raw}, pos: pos}, nil
 }
 
 func (p *parser) function(name string, pos int) (*expr, error) {

@@ -1,6 +1,10 @@
 package jsonpath
 
-import "unicode/utf8"
+import (
+	"unicode/utf8"
+
+	"github.com/veilgw/veil/internal/jsonnum"
+)
 
 // This file evaluates the common filter shapes directly on the raw bytes
 // of a candidate: comparisons between an @-relative singular query of
@@ -103,8 +107,8 @@ func rawCompare(op cmpOp, raw []byte, found bool, lit *value) bool {
 			}
 		case c == '-' || (c >= '0' && c <= '9'):
 			if lit.kind == kNumber {
-				f := parseNumber(raw)
-				eq, lt, gt = f == lit.num, f < lit.num, f > lit.num
+				r := jsonnum.Compare(raw, lit.raw)
+				eq, lt, gt = r == 0, r < 0, r > 0
 			}
 		case c == 't':
 			eq = lit.kind == kTrue
@@ -297,7 +301,7 @@ func skipString(b []byte, i int) int {
 // skipValue returns the index just past the value starting at b[i], or -1.
 // It checks structure, not every detail of validity.
 func skipValue(b []byte, i, depth int) int {
-	if i >= len(b) || depth > maxJSONDepth {
+	if i >= len(b) || depth > MaxDepth {
 		return -1
 	}
 	switch c := b[i]; {

@@ -48,7 +48,7 @@ func TestSelectInvalidJSON(t *testing.T) {
 	}{
 		{``, 0}, {`{`, 1}, {`{"a":1,}`, 7}, {`[1] 2`, 4}, {`"\x01"`, 0}, {`01`, 1},
 		{`{"a":tru}`, 5}, {"\"\xff\"", 0}, {`{"a" 1}`, 5}, {`[1 2]`, 3},
-		{strings.Repeat("[", maxJSONDepth+2) + strings.Repeat("]", maxJSONDepth+2), maxJSONDepth + 1},
+		{strings.Repeat("[", MaxDepth+2) + strings.Repeat("]", MaxDepth+2), MaxDepth + 1},
 	}
 	for _, tt := range tests {
 		_, err := MustParse("$").Select([]byte(tt.doc))

@@ -3,10 +3,10 @@ package jsonpath
 import (
 	"errors"
 	"fmt"
-	"math"
-	"strconv"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/veilgw/veil/internal/jsonnum"
 )
 
 // ErrInvalidJSON is returned (wrapped with the byte offset) by Select when
@@ -17,9 +17,11 @@ var ErrInvalidJSON = errors.New("jsonpath: invalid JSON")
 // errJSON is the internal name of ErrInvalidJSON.
 var errJSON = ErrInvalidJSON
 
-// maxJSONDepth bounds nesting of documents the tree evaluator parses, so
-// hostile input cannot exhaust the stack.
-const maxJSONDepth = 1000
+// MaxDepth bounds nesting of documents the tree evaluator parses, so
+// hostile input cannot exhaust the stack. A filter cannot be evaluated on a
+// deeper document (it reads as false), so a rewriter must never accept one:
+// transforms refuses Options.MaxDepth above it.
+const MaxDepth = 1000
 
 // kind is the JSON type of a value.
 type kind uint8
@@ -45,8 +47,7 @@ type member struct {
 // parser have raw set to their canonical JSON text.
 type value struct {
 	kind kind
-	raw  []byte
-	num  float64
+	raw  []byte // numbers compare by this text's exact value (jsonnum)
 	str  string
 	arr  []*value
 	obj  []member
@@ -86,7 +87,7 @@ func (p *jsonParser) ws() {
 }
 
 func (p *jsonParser) value(depth int) (*value, error) {
-	if depth > maxJSONDepth {
+	if depth > MaxDepth {
 		return nil, errJSON
 	}
 	if p.i >= len(p.b) {
@@ -184,7 +185,7 @@ func (p *jsonParser) value(depth int) (*value, error) {
 		}
 		p.i += n
 		raw := p.b[start:p.i]
-		return &value{kind: kNumber, num: parseNumber(raw), raw: raw}, nil
+		return &value{kind: kNumber, raw: raw}, nil
 	default:
 		for _, lit := range [...]struct {
 			s string
@@ -244,39 +245,6 @@ func scanNumber(b []byte) int {
 		}
 	}
 	return i
-}
-
-// parseNumber converts valid JSON number text to float64; out-of-range
-// magnitudes become ±Inf (or 0), which still compare consistently.
-func parseNumber(raw []byte) float64 {
-	// Small integers are common in filters: parse them without strconv.
-	if len(raw) > 0 && len(raw) <= 15 {
-		neg := raw[0] == '-'
-		digits := raw
-		if neg {
-			digits = raw[1:]
-		}
-		var n int64
-		ok := len(digits) > 0
-		for _, c := range digits {
-			if c < '0' || c > '9' {
-				ok = false
-				break
-			}
-			n = n*10 + int64(c-'0')
-		}
-		if ok {
-			if neg {
-				return -float64(n)
-			}
-			return float64(n)
-		}
-	}
-	f, err := strconv.ParseFloat(string(raw), 64)
-	if err != nil && !math.IsInf(f, 0) && f != 0 {
-		return math.NaN()
-	}
-	return f
 }
 
 // decodeJSONString decodes the JSON string starting at b[0] == '"'. It
@@ -393,7 +361,7 @@ func equalValues(a, b *value) bool {
 	}
 	switch a.kind {
 	case kNumber:
-		return a.num == b.num
+		return jsonnum.Equal(a.raw, b.raw)
 	case kString:
 		return a.str == b.str
 	case kArray:
