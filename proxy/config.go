@@ -15,6 +15,7 @@ import (
 	"github.com/veilgw/veil/audit"
 	"github.com/veilgw/veil/identity"
 	"github.com/veilgw/veil/policy"
+	"github.com/veilgw/veil/transforms/jsonpath"
 	"github.com/veilgw/veil/vault"
 )
 
@@ -220,6 +221,11 @@ func (c *Config) Validate() error {
 	l := c.Limits
 	if l.MaxBodyBytes < 0 || l.MaxJSONDepth < 0 || l.UpstreamTimeout < 0 || l.PolicyTimeout < 0 || l.MaxConnsPerUpstream < 0 {
 		bad("limits must not be negative")
+	}
+	if l.MaxJSONDepth > jsonpath.MaxDepth {
+		// JSONPath filters read documents at most this deep; a deeper one
+		// would quietly not match a filter.
+		bad("limits: max_json_depth must be at most %d", jsonpath.MaxDepth)
 	}
 	if len(c.Routes) == 0 {
 		bad("routes: at least one route is required")

@@ -50,6 +50,7 @@ func TestConfigErrors(t *testing.T) {
 		"trusted_proxies: ['10.0.0.1']\nroutes: [{name: a, upstreams: ['http://x:1']}]":        "not a CIDR",
 		"tls: {cert_file: a}\nroutes: [{name: a, upstreams: ['http://x:1']}]":                  "go together",
 		"audit: {on_failure: maybe}\nroutes: [{name: a, upstreams: ['http://x:1']}]":           "on_failure",
+		"limits: {max_json_depth: 1001}\nroutes: [{name: a, upstreams: ['http://x:1']}]":       "max_json_depth must be at most 1000",
 	} {
 		_, err := ParseConfig([]byte(yaml))
 		if err == nil || !strings.Contains(err.Error(), want) {
