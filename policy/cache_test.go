@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 )
@@ -353,5 +354,58 @@ func TestInputKey(t *testing.T) {
 	}
 	if hits, _ := e.CacheStats(); hits != 1 {
 		t.Fatalf("%d cache hits, want 1", hits)
+	}
+}
+
+// TestDecisionCacheBypassedForClockBuiltins: a revision whose policy calls
+// a built-in that reads the current time does not cache decisions by
+// input, also where OPA does not flag the built-in non-deterministic
+// (x509 chain verification checks validity periods against the clock):
+// a decision cached while a certificate chain or token was valid would be
+// served after it expired. Each request is evaluated (the cache counts
+// neither hits nor misses); the control, which parses certificates
+// without verifying them, is cached, so the counts observe something.
+func TestDecisionCacheBypassedForClockBuiltins(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	const secret = "test-secret-0123456789abcdef"
+	chain := certChainPEM(t)
+	token := hs256JWT(secret, fmt.Sprintf(`{"sub":"alice","exp":%d}`, time.Now().Add(time.Hour).Unix()))
+	tests := []struct {
+		name, check string
+		cached      bool
+	}{
+		{"crypto.x509.parse_and_verify_certificates",
+			`[ok, _] := crypto.x509.parse_and_verify_certificates(input.request.headers["x-cert-chain"][0])`, false},
+		{"crypto.x509.parse_and_verify_certificates_with_options",
+			`[ok, _] := crypto.x509.parse_and_verify_certificates_with_options(input.request.headers["x-cert-chain"][0], {"KeyUsages": ["KeyUsageServerAuth"]})`, false},
+		{"io.jwt.decode_verify",
+			`[ok, _, _] := io.jwt.decode_verify(input.request.headers["x-token"][0], {"secret": "` + secret + `"})`, false},
+		{"control: crypto.x509.parse_certificates",
+			`ok := count(crypto.x509.parse_certificates(input.request.headers["x-cert-chain"][0])) == 2`, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e, _, _ := newEngine(t, map[string]string{"veil.rego": "package veil\n\ndefault valid := false\n\nvalid if {\n\t" +
+				tc.check + "\n\tok\n}\n\ndecision := {\"allow\": valid}\n"}, Options{})
+			if cached := e.cur.Load().byInput != nil; cached != tc.cached {
+				t.Fatalf("revision caches decisions by input: %v, want %v", cached, tc.cached)
+			}
+			in := supportInput()
+			in.Headers = [][2]string{{"x-cert-chain", chain}, {"x-token", token}}
+			for i := range 2 {
+				if d, err := e.Decide(ctx, in); err != nil || !d.Allow {
+					t.Fatalf("Decide #%d = %+v, %v; want an allow", i+1, d, err)
+				}
+			}
+			var wantHits, wantMisses uint64
+			if tc.cached {
+				wantHits, wantMisses = 1, 1
+			}
+			if hits, misses := e.CacheStats(); hits != wantHits || misses != wantMisses {
+				t.Fatalf("cache hits %d, misses %d; want %d, %d", hits, misses, wantHits, wantMisses)
+			}
+		})
 	}
 }

@@ -161,21 +161,42 @@ func (e *Engine) load(ctx context.Context) (*revision, error) {
 }
 
 // deterministic reports whether x calls no non-deterministic built-in
-// (time, rand, uuid, http.send, net.lookup_*, ...; OPA flags them): then,
-// for a revision that reads neither input.time_ns nor input.request.id, a
-// decision is a function of the input fields the revision reads (DESIGN
-// "Decision cache"). Built-ins are found by the refs that name them,
-// wherever they occur (operator of an expression, nested call), so a local
-// variable shadowing a built-in's name can only make the answer false.
+// (time, rand, uuid, http.send, net.lookup_*, ...; OPA flags them, and
+// clockBuiltins adds those it does not): then, for a revision that reads
+// neither input.time_ns nor input.request.id, a decision is a function of
+// the input fields the revision reads (DESIGN "Decision cache"). Built-ins
+// are found by the refs that name them, wherever they occur (operator of
+// an expression, nested call), so a local variable shadowing a built-in's
+// name can only make the answer false.
 func deterministic(x any) bool {
 	det := true
 	ast.WalkRefs(x, func(r ast.Ref) bool {
-		if b, ok := ast.BuiltinMap[r.String()]; ok && b.Nondeterministic {
+		name := r.String()
+		if b, ok := ast.BuiltinMap[name]; ok && (b.Nondeterministic || clockBuiltins[name]) {
 			det = false
 		}
 		return !det
 	})
 	return det
+}
+
+// clockBuiltins are built-ins whose result depends on the current time,
+// which they read implicitly, although OPA does not flag them
+// Nondeterministic. The rest of OPA's built-ins were checked (v1.22.2,
+// ast/builtins.go and topdown/): the others that read the clock or other
+// ambient state are flagged (time.now_ns, io.jwt.decode_verify, rand.intn,
+// uuid.rfc4122, io.jwt.encode_sign*, http.send, net.lookup_ip_addr,
+// opa.runtime, json.verify_schema, json.match_schema); time.* with the
+// "Local" zone reads the process time zone, fixed for the life of the
+// process and so of the cache. Recheck on an OPA upgrade.
+var clockBuiltins = map[string]bool{
+	// Verifies the chain with x509.VerifyOptions{}: a zero CurrentTime
+	// is time.Now(), so a chain that verifies now fails once a
+	// certificate expires (or verifies once it becomes valid).
+	ast.CryptoX509ParseAndVerifyCertificates.Name: true,
+	// The same unless the options set CurrentTime; the options may be
+	// computed at evaluation, so every call counts.
+	ast.CryptoX509ParseAndVerifyCertificatesWithOptions.Name: true,
 }
 
 // bodyPath is the input path of the request body.
