@@ -1,9 +1,12 @@
 package transforms
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/veilgw/veil/transforms/jsonpath"
 )
 
 // TestRewriteFilters checks filter selectors (evaluated by jsonpath.Filter
@@ -82,5 +85,29 @@ func TestManyRules(t *testing.T) {
 	}
 	if res.Rules[1].Count != 2 || res.Rules[7].Count != 1 {
 		t.Errorf("counts %+v", res.Rules)
+	}
+}
+
+// TestFilterDuplicateNameFailsClosed: a filter that reads a member whose
+// name its object repeats fails the document. With the last occurrence
+// read, "redact the records not owned by u-17" kept
+// {"owner":"u-99","owner":"u-17",...} for a reader that keeps the first.
+func TestFilterDuplicateNameFailsClosed(t *testing.T) {
+	t.Parallel()
+	for _, path := range []string{
+		"$.c[?@.owner != 'u-17']",                      // raw fast path
+		"$.c[?@.owner != 'u-17' && length(@.ssn) > 0]", // tree path
+		"$.c[?@.owner != $.me]",                        // tree path, absolute query
+	} {
+		p := compileTest(t, []Rule{r(path, "redact")}, Options{})
+		out, err := p.Rewrite(nil, []byte(`{"me":"u-17","c":[{"owner":"u-99","owner":"u-17","ssn":"123-45-6789"}]}`), nil)
+		if !errors.Is(err, ErrInvalidJSON) || !errors.Is(err, jsonpath.ErrDuplicateName) {
+			t.Errorf("%s: out %s, err %v; want ErrInvalidJSON and ErrDuplicateName", path, out, err)
+		}
+		// A repeated name the filter does not read changes nothing.
+		out, err = p.Rewrite(nil, []byte(`{"me":"u-17","c":[{"owner":"u-99","x":1,"x":2,"ssn":"123-45-6789"}]}`), nil)
+		if err != nil || string(out) != `{"me":"u-17","c":[]}` {
+			t.Errorf("%s: out %s, err %v; want the record redacted", path, out, err)
+		}
 	}
 }

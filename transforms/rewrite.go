@@ -376,18 +376,25 @@ func (rw *rewriter) flushIDs() {
 	}
 }
 
-// filterBits evaluates the state's filter selectors on a child.
-func (rw *rewriter) filterBits(st *dstate, raw []byte) uint64 {
+// filterBits evaluates the state's filter selectors on a child. A filter
+// that reads a repeated member name fails the document (ErrInvalidJSON):
+// which occurrence counts differs between readers, so whether the child is
+// selected would be the gateway's guess, not the reader's.
+func (rw *rewriter) filterBits(st *dstate, raw []byte) (uint64, error) {
 	if rw.ectx == nil {
 		rw.ectx = jsonpath.NewEvalContext(rw.src)
 	}
 	var bits uint64
 	for j := st.nPos; j < len(st.dyn); j++ {
-		if st.dyn[j].sel.Filter.Test(rw.ectx, raw) {
+		ok, err := st.dyn[j].sel.Filter.Eval(rw.ectx, raw)
+		if err != nil {
+			return 0, fmt.Errorf("%w: %w", ErrInvalidJSON, err)
+		}
+		if ok {
 			bits |= 1 << j
 		}
 	}
-	return bits
+	return bits, nil
 }
 
 // object rewrites the object at i (s[i] == '{') and returns its end.
@@ -464,7 +471,9 @@ func (rw *rewriter) object(i int, st *dstate, inh int32, depth int) (int, error)
 				if vend, err = rw.skip(vs, depth+1); err != nil {
 					return 0, err
 				}
-				c.bits = rw.filterBits(st, s[vs:vend])
+				if c.bits, err = rw.filterBits(st, s[vs:vend]); err != nil {
+					return 0, err
+				}
 				cst = m.step(st, c)
 			} else {
 				slot := st.nameSlot(name)
@@ -641,7 +650,11 @@ func (rw *rewriter) array(i int, st *dstate, inh int32, depth int) (int, error) 
 				if vend, err = rw.skip(vs, depth+1); err != nil {
 					return 0, err
 				}
-				c.bits |= rw.filterBits(st, s[vs:vend])
+				fb, err := rw.filterBits(st, s[vs:vend])
+				if err != nil {
+					return 0, err
+				}
+				c.bits |= fb
 			}
 			cst = m.step(st, c)
 			if rw.track {

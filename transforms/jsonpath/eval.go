@@ -25,7 +25,10 @@ type EvalContext struct {
 
 	root     *value // parsed Root; valid when rootDone
 	rootDone bool
-	regexps  map[string]*regexp.Regexp // dynamic patterns; nil value: invalid
+	// dup is set when a singular query of the filter being evaluated
+	// read a member whose name its object repeats (Filter.Eval).
+	dup     bool
+	regexps map[string]*regexp.Regexp // dynamic patterns; nil value: invalid
 }
 
 // NewEvalContext returns a context for the document root.
@@ -86,30 +89,52 @@ func newFilter(e *expr) *Filter {
 }
 
 // Test reports whether the filter holds for candidate (the raw JSON text of
+// one child value) within the document of ctx: Eval, with a filter that
+// cannot be evaluated (ErrDuplicateName) not holding.
+func (f *Filter) Test(ctx *EvalContext, candidate []byte) bool {
+	ok, err := f.Eval(ctx, candidate)
+	return ok && err == nil
+}
+
+// Eval reports whether the filter holds for candidate (the raw JSON text of
 // one child value) within the document of ctx. Common shapes (comparisons
 // of @-relative name/index paths with literals, existence tests, and
 // &&, ||, ! of those) run directly on the raw bytes without allocating;
 // others build a tree of candidate. A candidate that is not valid JSON
 // makes the tree path return false.
 //
-// Duplicate member names (undefined in RFC 9535): inside a filter, a
-// singular query (names and indices only) reads the last occurrence of a
-// repeated name, on both paths, like encoding/json; non-singular queries
+// Duplicate member names (undefined in RFC 8259 and RFC 9535): when the
+// outcome depends on a singular query (names and indices only) that reads
+// a member whose name its object repeats, Eval returns ErrDuplicateName:
+// readers of the document disagree on which occurrence counts, so no
+// answer is right for all of them (a rewriter fails closed on it). Parts
+// of the filter that && and || skip are not read. Non-singular queries
 // (wildcards, descendants, Select itself) visit every occurrence.
 // A nil or zero Filter never holds; a nil ctx behaves as a context whose
 // root is not JSON (absolute queries select nothing).
-func (f *Filter) Test(ctx *EvalContext, candidate []byte) bool {
+func (f *Filter) Eval(ctx *EvalContext, candidate []byte) (bool, error) {
 	if f == nil || f.expr == nil {
-		return false
+		return false, nil
 	}
+	var ok, dup bool
 	if f.fast {
-		return fastLogical(f.expr, candidate)
+		ok = fastLogical(f.expr, candidate, &dup)
+	} else {
+		cur, err := parseJSON(candidate)
+		if err != nil {
+			return false, nil
+		}
+		if ctx == nil {
+			ctx = &EvalContext{rootDone: true}
+		}
+		ctx.dup = false
+		ok = evalLogical(f.expr, cur, ctx)
+		dup = ctx.dup
 	}
-	cur, err := parseJSON(candidate)
-	if err != nil {
-		return false
+	if dup {
+		return false, ErrDuplicateName
 	}
-	return evalLogical(f.expr, cur, ctx)
+	return ok, nil
 }
 
 // IsSingular reports whether q is a singular query: child segments only,
@@ -396,7 +421,7 @@ func evalValue(e *expr, cur *value, ctx *EvalContext) *value {
 
 // evalSingular evaluates a singular query to its value, or nil (Nothing).
 // Where an object repeats a member name, the last occurrence is read, as
-// on the raw fast path.
+// on the raw fast path, and ctx.dup is set.
 func evalSingular(q *Query, cur *value, ctx *EvalContext) *value {
 	v := cur
 	if !q.Relative {
@@ -408,7 +433,10 @@ func evalSingular(q *Query, cur *value, ctx *EvalContext) *value {
 		sel := &q.Segments[i].Selectors[0]
 		switch {
 		case sel.Kind == SelName && v.kind == kObject:
-			v = v.lastMember(sel.Name)
+			var dup bool
+			if v, dup = v.member(sel.Name); dup && ctx != nil {
+				ctx.dup = true
+			}
 		case sel.Kind == SelIndex && v.kind == kArray:
 			j, ok := normIndex(sel.Index, len(v.arr))
 			if !ok {

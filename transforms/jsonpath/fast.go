@@ -36,27 +36,28 @@ func isFastOperand(e *expr) bool {
 	return e.kind == eQuery && e.query.Relative && e.query.IsSingular()
 }
 
-// fastLogical evaluates a fast-eligible expression on the raw candidate.
-func fastLogical(e *expr, cand []byte) bool {
+// fastLogical evaluates a fast-eligible expression on the raw candidate;
+// *dup is set when a lookup it made read a repeated member name.
+func fastLogical(e *expr, cand []byte, dup *bool) bool {
 	switch e.kind {
 	case eOr:
 		for _, a := range e.args {
-			if fastLogical(a, cand) {
+			if fastLogical(a, cand, dup) {
 				return true
 			}
 		}
 		return false
 	case eAnd:
 		for _, a := range e.args {
-			if !fastLogical(a, cand) {
+			if !fastLogical(a, cand, dup) {
 				return false
 			}
 		}
 		return true
 	case eNot:
-		return !fastLogical(e.args[0], cand)
+		return !fastLogical(e.args[0], cand, dup)
 	case eQuery:
-		_, ok := rawLookup(cand, e.query.Segments)
+		_, ok := rawLookup(cand, e.query.Segments, dup)
 		return ok
 	case eCmp:
 		l, r := e.args[0], e.args[1]
@@ -68,7 +69,7 @@ func fastLogical(e *expr, cand []byte) bool {
 			l, r = r, l
 			op = swapOp(op)
 		}
-		raw, ok := rawLookup(cand, l.query.Segments)
+		raw, ok := rawLookup(cand, l.query.Segments, dup)
 		return rawCompare(op, raw, ok, r.lit)
 	}
 	return false
@@ -136,14 +137,18 @@ func rawCompare(op cmpOp, raw []byte, found bool, lit *value) bool {
 }
 
 // rawLookup follows singular segments (one name or index selector each)
-// from the raw value b and returns the raw text of the selected value.
-func rawLookup(b []byte, segs []Segment) ([]byte, bool) {
+// from the raw value b and returns the raw text of the selected value;
+// *dup is set when a member it read has a repeated name.
+func rawLookup(b []byte, segs []Segment, dup *bool) ([]byte, bool) {
 	v := trimWS(b)
 	for i := range segs {
 		sel := &segs[i].Selectors[0]
 		var ok bool
 		if sel.Kind == SelName {
-			v, ok = rawMember(v, sel.Name)
+			var d bool
+			if v, ok, d = rawMember(v, sel.Name); d {
+				*dup = true
+			}
 		} else {
 			v, ok = rawElement(v, sel.Index)
 		}
@@ -175,51 +180,51 @@ func skipWS(b []byte, i int) int {
 }
 
 // rawMember returns the raw value of the last member named name of the
-// raw object b.
-func rawMember(b []byte, name string) ([]byte, bool) {
+// raw object b, and whether an earlier member has the same name.
+func rawMember(b []byte, name string) (val []byte, ok, dup bool) {
 	if len(b) == 0 || b[0] != '{' {
-		return nil, false
+		return nil, false, false
 	}
 	var found []byte
-	ok := false
 	i := skipWS(b, 1)
 	if i < len(b) && b[i] == '}' {
-		return nil, false
+		return nil, false, false
 	}
 	for i < len(b) {
 		if b[i] != '"' {
-			return nil, false
+			return nil, false, false
 		}
 		kend := skipString(b, i)
 		if kend < 0 {
-			return nil, false
+			return nil, false, false
 		}
 		match := cmpRawString(b[i:kend], name) == 0
 		i = skipWS(b, kend)
 		if i >= len(b) || b[i] != ':' {
-			return nil, false
+			return nil, false, false
 		}
 		i = skipWS(b, i+1)
 		vend := skipValue(b, i, 0)
 		if vend < 0 {
-			return nil, false
+			return nil, false, false
 		}
 		if match {
+			dup = dup || ok
 			found, ok = b[i:vend], true
 		}
 		i = skipWS(b, vend)
 		if i >= len(b) {
-			return nil, false
+			return nil, false, false
 		}
 		if b[i] == '}' {
-			return found, ok
+			return found, ok, dup
 		}
 		if b[i] != ',' {
-			return nil, false
+			return nil, false, false
 		}
 		i = skipWS(b, i+1)
 	}
-	return nil, false
+	return nil, false, false
 }
 
 // rawElement returns the raw element idx (negative: from the end) of the

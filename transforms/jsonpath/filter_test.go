@@ -1,6 +1,7 @@
 package jsonpath
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -74,14 +75,7 @@ func TestFilterTest(t *testing.T) {
 		{"@ > 1", `  2 `, true, true},
 		{"@.a", `[1]`, false, true},
 		{"1 == 1", `0`, true, true},
-		// Duplicate member names: the last occurrence is read.
-		{"@.a == 2", `{"a":1,"a":2}`, true, true},
-		{"@.a == 1", `{"a":1,"a":2}`, false, true},
-		{"@.a[0]", `{"a":[1],"a":2}`, false, true},
-		{"@.a[0] == 1", `{"a":[1],"a":2}`, false, true},
-		{"@.a.b", `{"a":{"b":1},"a":{"c":1}}`, false, true},
-		{"@.a.b == 1", `{"a":{"c":1},"a":{"b":1}}`, true, true},
-		{"@.a.b == $.one", `{"a":{"b":1},"a":{"b":2}}`, false, false},
+		// Duplicate member names: see TestFilterDuplicateNames.
 		{"@.a[*]", `{"a":[1],"a":[]}`, true, false},
 		{`@.k == 'v'`, `{"\u006b":"\u0076"}`, true, true},
 		// Tree path.
@@ -123,6 +117,58 @@ func TestFilterTest(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestFilterDuplicateNames: a filter whose outcome depends on a member
+// whose name its object repeats cannot be evaluated (readers keep the last
+// occurrence, the first, or refuse): Eval returns ErrDuplicateName on both
+// paths, Test is false. Parts && and || skip are not read, and
+// non-singular queries visit every occurrence.
+func TestFilterDuplicateNames(t *testing.T) {
+	t.Parallel()
+	root := []byte(`{"one":1}`)
+	for _, tt := range []struct {
+		expr, cand string
+		want       bool // when not ambiguous
+		dup        bool
+	}{
+		{"@.a == 2", `{"a":1,"a":2}`, false, true},
+		{"@.a == 1", `{"a":1,"a":2}`, false, true},
+		{"@.a != 1", `{"a":1,"a":2}`, false, true},
+		{"@.a", `{"a":1,"a":2}`, false, true},
+		{"!@.a", `{"a":1,"a":2}`, false, true},
+		{"@.a[0] == 1", `{"a":[1],"a":2}`, false, true},
+		{"@.a.b == 1", `{"a":{"c":1},"a":{"b":1}}`, false, true},
+		{"@.a.b == $.one", `{"a":{"b":1},"a":{"b":2}}`, false, true},
+		{"@.x.a == 1", `{"x":{"a":1,"a":2}}`, false, true},
+		{"length(@.a) == 1", `{"a":"x","a":"yy"}`, false, true},
+		{"@.b == 1 || @.a == 2", `{"b":1,"a":1,"a":2}`, true, false},  // || stops at @.b
+		{"@.b == 2 && @.a == 2", `{"b":1,"a":1,"a":2}`, false, false}, // && stops at @.b
+		{"@.b == 1 && @.a == 2", `{"b":1,"a":1,"a":2}`, false, true},
+		{"@.b == 1", `{"b":1,"a":1,"a":2}`, true, false}, // another name repeats
+		{"@.a[*]", `{"a":[1],"a":[]}`, true, false},
+	} {
+		f := filterOf(t, tt.expr)
+		for _, path := range []struct {
+			name string
+			f    *Filter
+		}{{"fast", f}, {"tree", &Filter{expr: f.expr}}} {
+			if path.name == "fast" && !f.fast {
+				continue
+			}
+			ok, err := path.f.Eval(NewEvalContext(root), []byte(tt.cand))
+			if tt.dup {
+				if !errors.Is(err, ErrDuplicateName) || ok {
+					t.Errorf("%s on %s (%s): %v, %v; want ErrDuplicateName", tt.expr, tt.cand, path.name, ok, err)
+				}
+			} else if err != nil || ok != tt.want {
+				t.Errorf("%s on %s (%s): %v, %v; want %v", tt.expr, tt.cand, path.name, ok, err, tt.want)
+			}
+			if path.f.Test(NewEvalContext(root), []byte(tt.cand)) != (tt.want && !tt.dup) {
+				t.Errorf("%s on %s (%s): Test disagrees with Eval", tt.expr, tt.cand, path.name)
+			}
+		}
 	}
 }
 

@@ -14,6 +14,12 @@ import (
 // deeper than 1000 levels.
 var ErrInvalidJSON = errors.New("jsonpath: invalid JSON")
 
+// ErrDuplicateName: a filter read a member whose name its object repeats.
+// Which occurrence counts is undefined (RFC 8259 4, RFC 9535): parsers
+// keep the last, the first, or refuse, so a filter cannot say whether the
+// node is selected for every reader of the document (Filter.Eval).
+var ErrDuplicateName = errors.New("jsonpath: a filter reads a member name its object repeats")
+
 // errJSON is the internal name of ErrInvalidJSON.
 var errJSON = ErrInvalidJSON
 
@@ -402,4 +408,18 @@ func (v *value) lastMember(name string) *value {
 		}
 	}
 	return nil
+}
+
+// member returns the value of the last member named name, or nil, and
+// whether an earlier member has the same name.
+func (v *value) member(name string) (val *value, dup bool) {
+	for i := len(v.obj) - 1; i >= 0; i-- {
+		if v.obj[i].name == name {
+			if val != nil {
+				return val, true
+			}
+			val = v.obj[i].val
+		}
+	}
+	return val, false
 }
