@@ -17,7 +17,7 @@ const (
 	DamageBrokenLink  = "broken_link"       // prev_hash is not the previous event's hash
 	DamageDeleted     = "deleted"           // a seq is missing
 	DamageReordered   = "reordered"         // a seq goes backwards or repeats
-	DamageMissingHead = "missing_head"      // the chain does not start at seq 1
+	DamageMissingHead = "missing_head"      // the chain's beginning is missing: no segment record, or no seq 1
 	DamageCheckpoint  = "bad_checkpoint"    // a checkpoint does not match the chain
 	DamageForged      = "forged_checkpoint" // a checkpoint's or segment's signature is not valid
 	DamageSpliced     = "spliced"           // a chain continues mid-way right after another chain's lines
@@ -113,8 +113,10 @@ type VerifyOptions struct {
 // Verify checks the hash chains in files (plain or gzip-compressed; give
 // rotated files oldest first). Every event must hash to its hash member,
 // link to the previous event of its chain and follow it by one in seq; a
-// chain must start at seq 1. The first damage of each chain is reported;
-// later events of a damaged chain are not judged. Events after the last
+// chain must start with its segment record, then seq 1 (the Logger always
+// writes the record first: without it the link to the previous chain, and
+// so a cut of that chain's end, would go unchecked). The first damage of
+// each chain is reported; later events of a damaged chain are not judged. Events after the last
 // signed checkpoint cannot be told from a truncated tail until checkpoints
 // exist: Verify proves order and integrity of what is there.
 func Verify(pub ed25519.PublicKey, files ...string) (*Report, error) {
@@ -359,6 +361,12 @@ func verifyFile(name string, pub ed25519.PublicKey, states map[string]*chainStat
 			return
 		case st.events == 0 && *ev.Seq != 1:
 			bad(DamageMissingHead, fmt.Sprintf("the chain starts at seq %d: earlier events are missing", *ev.Seq))
+			return
+		case st.events == 0 && !st.segment:
+			// Every chain begins with its signed segment record, which
+			// names the chain it continues; without it a cut of that
+			// chain's end would go unnoticed.
+			bad(DamageMissingHead, "the chain has no segment record before seq 1: its beginning is missing (a deleted line, or files given out of order)")
 			return
 		case st.events > 0 && *ev.Seq <= st.lastSeq:
 			bad(DamageReordered, fmt.Sprintf("seq %d after seq %d", *ev.Seq, st.lastSeq))

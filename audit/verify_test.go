@@ -15,9 +15,10 @@ import (
 var testSeed = bytes.Repeat([]byte{7}, ed25519.SeedSize)
 
 // trail writes n chained events with a signer, closes the logger (which
-// writes the final checkpoint) and returns the lines: n events, then the
-// checkpoint.
-func trail(t *testing.T, n int) ([]string, ed25519.PublicKey) {
+// writes the final checkpoint) and returns the chain's segment record (its
+// first line) and its other lines: n events, then the checkpoint. A file
+// of the chain starts with seg: Verify requires it.
+func trail(t *testing.T, n int) (seg string, lines []string, pub ed25519.PublicKey) {
 	t.Helper()
 	var out syncbuf.Buffer
 	l, err := New(Config{Checkpoint: CheckpointConfig{EveryEvents: 1000, Every: -1}}, Options{Stdout: &out, Signer: ed25519.NewKeyFromSeed(testSeed)})
@@ -34,11 +35,11 @@ func trail(t *testing.T, n int) ([]string, ed25519.PublicKey) {
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
-	lines := strings.SplitAfter(strings.TrimSuffix(out.String(), "\n"), "\n")
-	if !strings.Contains(lines[0], `"segment":{`) {
+	lines = strings.SplitAfter(strings.TrimSuffix(out.String(), "\n"), "\n")
+	if !strings.Contains(lines[0], `"segment":{"chain_id":"`+l.ChainID()+`"`) {
 		t.Fatalf("the chain does not start with its segment record: %q", lines[0])
 	}
-	return lines[1:], l.PublicKey() // the segment record has its own tests
+	return lines[0], lines[1:], l.PublicKey()
 }
 
 func writeTrail(t *testing.T, lines []string) string {
@@ -52,18 +53,18 @@ func writeTrail(t *testing.T, lines []string) string {
 
 func TestVerifyIntactTrail(t *testing.T) {
 	t.Parallel()
-	lines, pub := trail(t, 5)
+	seg, lines, pub := trail(t, 5)
 	if len(lines) != 6 || !strings.Contains(lines[0], `"seq":1,"prev_hash":""`) || !strings.Contains(lines[5], `"checkpoint":{`) {
 		t.Fatalf("trail: %q", lines)
 	}
-	rep, err := Verify(pub, writeTrail(t, lines))
+	rep, err := Verify(pub, writeTrail(t, append([]string{seg}, lines...)))
 	if err != nil || !rep.OK() || len(rep.Chains) != 1 || rep.Chains[0].Events != 5 || rep.Chains[0].CheckpointSeq != 5 || !rep.SignaturesChecked {
 		t.Fatalf("intact trail: %+v %v", rep, err)
 	}
 	// Split over two files (rotation), the second gzip-compressed.
 	dir := t.TempDir()
 	a, b := filepath.Join(dir, "a.log"), filepath.Join(dir, "b.log.gz")
-	_ = os.WriteFile(a, []byte(strings.Join(lines[:2], "")), 0o600)
+	_ = os.WriteFile(a, []byte(seg+strings.Join(lines[:2], "")), 0o600)
 	var gz bytes.Buffer
 	zw := gzip.NewWriter(&gz)
 	_, _ = zw.Write([]byte(strings.Join(lines[2:], "")))
@@ -89,7 +90,7 @@ func TestCheckpointsEveryNEvents(t *testing.T) {
 
 func TestVerifyFindsEveryDamage(t *testing.T) {
 	t.Parallel()
-	lines, pub := trail(t, 5)
+	seg, lines, pub := trail(t, 5)
 	events, cp := lines[:5], lines[5]
 	edit := func(i int, old, new string) []string {
 		c := append([]string(nil), lines...)
@@ -107,21 +108,21 @@ func TestVerifyFindsEveryDamage(t *testing.T) {
 		lines []string
 		kind  string
 		line  int
-	}{
-		"edited value":     {edit(2, `"status":200`, `"status":403`), DamageEdited, 3},
-		"edited subject":   {edit(1, `"id":"alice"`, `"id":"mallory"`), DamageEdited, 2},
-		"deleted event":    {cat(events[:2], events[3:], []string{cp}), DamageDeleted, 3},
-		"reordered":        {cat([]string{events[0], events[2], events[1]}, events[3:], []string{cp}), DamageDeleted, 2},
-		"duplicated":       {cat(events[:2], events[1:], []string{cp}), DamageReordered, 3},
-		"deleted head":     {cat(events[1:], []string{cp}), DamageMissingHead, 1},
-		"garbage line":     {cat(events[:1], []string{"not json\n"}, events[1:], []string{cp}), DamageMalformed, 2},
-		"re-hashed event":  {forge(t, lines, 2, false), DamageBrokenLink, 4},
-		"rewritten chain":  {forge(t, lines, 2, true), DamageForged, 6},
-		"forged signature": {edit(5, `"sig":"`, `"sig":"AAAA`), DamageForged, 6},
-		"early checkpoint": {cat(events[:4], []string{cp}), DamageCheckpoint, 5},
+	}{ // line: in the file, after the segment record (line 1)
+		"edited value":     {edit(2, `"status":200`, `"status":403`), DamageEdited, 4},
+		"edited subject":   {edit(1, `"id":"alice"`, `"id":"mallory"`), DamageEdited, 3},
+		"deleted event":    {cat(events[:2], events[3:], []string{cp}), DamageDeleted, 4},
+		"reordered":        {cat([]string{events[0], events[2], events[1]}, events[3:], []string{cp}), DamageDeleted, 3},
+		"duplicated":       {cat(events[:2], events[1:], []string{cp}), DamageReordered, 4},
+		"deleted head":     {cat(events[1:], []string{cp}), DamageMissingHead, 2},
+		"garbage line":     {cat(events[:1], []string{"not json\n"}, events[1:], []string{cp}), DamageMalformed, 3},
+		"re-hashed event":  {forge(t, lines, 2, false), DamageBrokenLink, 5},
+		"rewritten chain":  {forge(t, lines, 2, true), DamageForged, 7},
+		"forged signature": {edit(5, `"sig":"`, `"sig":"AAAA`), DamageForged, 7},
+		"early checkpoint": {cat(events[:4], []string{cp}), DamageCheckpoint, 6},
 	}
 	for name, c := range cases {
-		rep, err := Verify(pub, writeTrail(t, c.lines))
+		rep, err := Verify(pub, writeTrail(t, append([]string{seg}, c.lines...)))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -131,7 +132,7 @@ func TestVerifyFindsEveryDamage(t *testing.T) {
 	}
 	// A truncated tail is not damage in what remains, but the events after
 	// the last checkpoint are reported unverified and the trail is not OK.
-	rep, _ := Verify(pub, writeTrail(t, events[:3]))
+	rep, _ := Verify(pub, writeTrail(t, append([]string{seg}, events[:3]...)))
 	if len(rep.Damages) != 0 || rep.OK() || rep.Chains[0].UnverifiedTail != 3 {
 		t.Errorf("truncated tail: %+v", rep)
 	}
@@ -305,14 +306,109 @@ func TestWitnessDetectsDeletedFiles(t *testing.T) {
 // tail of another is reported as a splice at the join.
 func TestVerifyDetectsSplicedChains(t *testing.T) {
 	t.Parallel()
-	a, pub := trail(t, 5)
-	b, _ := trail(t, 5)
-	joined := append(append([]string(nil), a[:3]...), b[3:]...)
+	segA, a, pub := trail(t, 5)
+	_, b, _ := trail(t, 5)
+	joined := append(append([]string{segA}, a[:3]...), b[3:]...)
 	rep, err := Verify(pub, writeTrail(t, joined))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rep.Damages) == 0 || rep.Damages[0].Kind != DamageSpliced || rep.Damages[0].Line != 4 {
+	if len(rep.Damages) == 0 || rep.Damages[0].Kind != DamageSpliced || rep.Damages[0].Line != 5 {
 		t.Fatalf("spliced: %+v", rep.Damages)
 	}
+}
+
+// TestVerifyRequiresTheSegmentRecord: every chain begins with its segment
+// record (the Logger always writes it first); a chain whose events start
+// at seq 1 without it has lost its beginning, with or without a key.
+func TestVerifyRequiresTheSegmentRecord(t *testing.T) {
+	t.Parallel()
+	seg, lines, pub := trail(t, 3)
+	id := lines[0][strings.Index(lines[0], `"chain_id":"`)+12:][:24]
+	segB, _, _ := trail(t, 1)
+	cases := map[string]struct {
+		lines []string
+		line  int // of the missing_head damage
+	}{
+		"no segment record":             {lines, 1},
+		"another chain's segment":       {append([]string{segB}, lines...), 2},
+		"segment record after the head": {append(append([]string(nil), lines[:1]...), append([]string{seg}, lines[1:]...)...), 1},
+	}
+	for name, c := range cases {
+		for _, key := range []ed25519.PublicKey{pub, nil} {
+			rep, err := Verify(key, writeTrail(t, c.lines))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep.OK() || len(rep.Damages) != 1 {
+				t.Errorf("%s (key %v): %+v, want one missing_head", name, key != nil, rep)
+				continue
+			}
+			if d := rep.Damages[0]; d.Kind != DamageMissingHead || d.Chain != id || d.Seq != 1 || d.Line != c.line {
+				t.Errorf("%s (key %v): %+v, want missing_head of chain %s seq 1 at line %d", name, key != nil, d, id, c.line)
+			}
+		}
+	}
+	// With its segment record the same lines verify.
+	if rep, err := Verify(pub, writeTrail(t, append([]string{seg}, lines...))); err != nil || !rep.OK() {
+		t.Fatalf("with the segment record: %+v %v", rep, err)
+	}
+}
+
+// TestVerifyDetectsACutHiddenByADeletedSegmentRecord: run A ends at
+// checkpoint 3, run B's segment record vouches for A@3. Cutting A's last
+// event and checkpoint (A then ends cleanly at checkpoint 2) is reported
+// as truncated; deleting B's segment record as well, which needs no key,
+// must not hide it: B has lost its beginning.
+func TestVerifyDetectsACutHiddenByADeletedSegmentRecord(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "audit.log")
+	cfg := Config{Sinks: []SinkConfig{{Type: "file", Path: path, Fsync: "never"}}, Checkpoint: CheckpointConfig{EveryEvents: 2, Every: -1}}
+	pub := ed25519.NewKeyFromSeed(testSeed).Public().(ed25519.PublicKey)
+	a := run(t, cfg, 3, false) // checkpoints at 2 and 3
+	b := run(t, cfg, 2, false)
+	if rep, err := Verify(pub, path); err != nil || !rep.OK() {
+		t.Fatalf("intact: %+v %v", rep, err)
+	}
+	data, _ := os.ReadFile(path)
+	all := strings.SplitAfter(strings.TrimSuffix(string(data), "\n"), "\n")
+	isA3 := func(l string) bool { // A's event 3 and checkpoint 3
+		return strings.Contains(l, `,"chain_id":"`+a.ChainID()+`","seq":3,`) || strings.Contains(l, `"checkpoint":{"chain_id":"`+a.ChainID()+`","seq":3,`)
+	}
+	isBSeg := func(l string) bool { return strings.Contains(l, `"segment":{"chain_id":"`+b.ChainID()+`"`) }
+	keep := func(drop func(string) bool) (kept []string, b1 int) {
+		for _, l := range all {
+			if drop(l) {
+				continue
+			}
+			kept = append(kept, l)
+			if strings.Contains(l, `"chain_id":"`+b.ChainID()+`","seq":1,`) {
+				b1 = len(kept)
+			}
+		}
+		return kept, b1
+	}
+	cutA, _ := keep(isA3)
+	noSegB, b1 := keep(isBSeg)
+	cutBoth, b1Cut := keep(func(l string) bool { return isA3(l) || isBSeg(l) })
+	if len(all)-len(cutA) != 2 || len(all)-len(noSegB) != 1 || len(all)-len(cutBoth) != 3 {
+		t.Fatalf("cut %d, %d and %d lines of %d:\n%s", len(all)-len(cutA), len(all)-len(noSegB), len(all)-len(cutBoth), len(all), data)
+	}
+	want := func(name string, lines []string, kind, chain string, seq uint64, line int) {
+		t.Helper()
+		rep, err := Verify(pub, writeTrail(t, lines))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.OK() || len(rep.Damages) != 1 {
+			t.Fatalf("%s: %+v, want one %s", name, rep, kind)
+		}
+		if d := rep.Damages[0]; d.Kind != kind || d.Chain != chain || d.Seq != seq || (line > 0 && d.Line != line) {
+			t.Fatalf("%s: %+v, want %s of chain %s seq %d at line %d", name, d, kind, chain, seq, line)
+		}
+	}
+	want("A cut", cutA, DamageTruncated, a.ChainID(), 3, 0)
+	want("B's segment record deleted", noSegB, DamageMissingHead, b.ChainID(), 1, b1)
+	want("A cut and B's segment record deleted", cutBoth, DamageMissingHead, b.ChainID(), 1, b1Cut)
 }
