@@ -198,16 +198,25 @@ type completion struct {
 	r    io.Reader
 	n    int64
 	done bool
+	// src reads r when it is a stream (the upstream's body passed
+	// through) and keeps its first read error: a body that broke on the
+	// upstream's side, not on the client's.
+	src trackReader
 }
 
 func (c *completion) Read(p []byte) (int, error) {
 	if c.r == nil {
 		return 0, io.EOF
 	}
-	n, err := c.r.Read(p)
+	c.src.r = c.r
+	n, err := c.src.Read(p)
 	c.n += int64(n)
 	return n, err
 }
+
+// readErr is the first error reading the body's source (not io.EOF), or
+// nil: then a failed response failed writing to the client.
+func (c *completion) readErr() error { return c.src.err }
 
 // streamBufs are the copy buffers of streamed bodies: large, so a streamed
 // body moves in few syscalls (fasthttp's own copy uses 4 KiB chunks, and
@@ -221,11 +230,13 @@ func (c *completion) WriteTo(w io.Writer) (int64, error) {
 		return 0, nil
 	}
 	if wt, ok := c.r.(io.WriterTo); ok {
+		// A body in memory: only the write can fail.
 		n, err := wt.WriteTo(w)
 		c.n += n
 		return n, err
 	}
-	n, err := copyChunked(w, c.r)
+	c.src.r = c.r
+	n, err := copyChunked(w, &c.src)
 	c.n += n
 	return n, err
 }

@@ -194,3 +194,53 @@ decision := {"allow": false, "status": 403, "reason": "customers are locked"} if
 		t.Error("a reason without request data was not logged")
 	}
 }
+
+// TestTransferEncodingOtherThanChunkedIsRefused: RFC 9112 6.3 (4): a
+// request whose Transfer-Encoding does not end in chunked gets 400 and the
+// connection is closed. fasthttp accepts "identity" and forgets it: without
+// Content-Length the body was read as the next request on the connection.
+// Both framings in one request close the connection too.
+func TestTransferEncodingOtherThanChunkedIsRefused(t *testing.T) {
+	t.Parallel()
+	up := startUpstream(t, nil)
+	tg := startGateway(t, gatewayOpts{policy: testPolicy, routes: catchAll(up)})
+	smuggled := "GET /api/smuggled HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 6.6.6.6\r\n\r\n"
+	cases := []struct{ name, req string }{
+		{"identity, the body a request", "POST /api/x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: identity\r\nContent-Type: text/plain\r\n\r\n" + smuggled},
+		{"Identity on GET", "GET /api/x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: Identity\r\n\r\n" + smuggled},
+		{"CL then identity", "POST /api/x HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: identity\r\n\r\nabcd" + smuggled},
+		{"identity then CL", "POST /api/x HTTP/1.1\r\nHost: x\r\ntransfer-encoding: identity\r\nContent-Length: 4\r\n\r\nabcd" + smuggled},
+		{"CL and chunked", "POST /api/x HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + smuggled},
+	}
+	for _, c := range cases {
+		// rawExchange reads until the gateway closes the connection.
+		resp, body, wire := tg.rawExchange(t, c.req)
+		if resp.StatusCode != 400 || !resp.Close {
+			t.Errorf("%s: %d (close %v) %q", c.name, resp.StatusCode, resp.Close, body)
+		}
+		if e := decodeError(t, body); e.Error.Code != "bad_request" || e.Error.RequestID != resp.Header.Get("X-Request-Id") {
+			t.Errorf("%s: %+v", c.name, e)
+		}
+		if n := strings.Count(string(wire), "HTTP/1.1 "); n != 1 {
+			t.Errorf("%s: %d responses on the connection:\n%s", c.name, n, wire)
+		}
+	}
+	if n := up.hits.Load(); n != 0 {
+		t.Errorf("the upstream was reached %d times", n)
+	}
+	tg.waitAudit(t, len(cases))
+	time.Sleep(50 * time.Millisecond)
+	lines := tg.audit.lines()
+	if len(lines) != len(cases) {
+		t.Errorf("%d audit events for %d requests", len(lines), len(cases))
+	}
+	for _, l := range lines {
+		if !strings.Contains(l, `"status":400`) || !strings.Contains(l, `"error_code":"bad_request"`) || strings.Contains(l, "smuggled") {
+			t.Errorf("audit event: %s", l)
+		}
+	}
+	// A chunked request still passes.
+	if code, body := tg.raw(t, "POST /api/x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n"); code != 200 {
+		t.Errorf("chunked: %d %s", code, body)
+	}
+}

@@ -116,6 +116,7 @@ type gatewayOpts struct {
 	mutate func(*Config)
 	auditW io.Writer
 	keys   vault.Keyring // default: fresh in-memory keys
+	log    *zap.Logger   // default: the test's log, warnings and above
 }
 
 const testSecret = "test-secret-0123456789abcdef0123"
@@ -160,7 +161,11 @@ func startGateway(t testing.TB, o gatewayOpts) *testGateway {
 	if w == nil {
 		w = tg.audit
 	}
-	g, err := New(cfg, Options{Logger: zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)), Keys: keys, AuditStdout: w})
+	log := o.log
+	if log == nil {
+		log = zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
+	}
+	g, err := New(cfg, Options{Logger: log, Keys: keys, AuditStdout: w})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -291,4 +296,104 @@ func (tg *testGateway) metricsText(t *testing.T) string {
 		}
 	}
 	return b.String()
+}
+
+// wireUpstream is an upstream on loopback that answers each request with
+// the raw bytes respond returns for its header block (request line and
+// header lines), then closes the connection ("" closes it unanswered): a
+// well-formed answer should say Connection: close, or the gateway's
+// client would try the closed connection again.
+type wireUpstream struct {
+	addr string
+	hits atomic.Int64
+	// hold delays the close after an answer (nanoseconds): an upstream
+	// that stalls.
+	hold atomic.Int64
+	mu   sync.Mutex
+	reqs []string // header blocks received
+}
+
+func startWireUpstream(t *testing.T, respond func(head string) string) *wireUpstream {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := &wireUpstream{addr: ln.Addr().String()}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func(c net.Conn) {
+				defer c.Close()
+				_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+				br := bufio.NewReader(c)
+				var head strings.Builder
+				for {
+					line, err := br.ReadString('\n')
+					if err != nil {
+						return
+					}
+					head.WriteString(line)
+					if line == "\r\n" {
+						break
+					}
+				}
+				u.hits.Add(1)
+				u.mu.Lock()
+				u.reqs = append(u.reqs, head.String())
+				u.mu.Unlock()
+				if out := respond(head.String()); out != "" {
+					_, _ = io.WriteString(c, out)
+					time.Sleep(time.Duration(u.hold.Load()))
+				}
+			}(c)
+		}
+	}()
+	return u
+}
+
+// routes is a catch-all route to the raw upstream.
+func (u *wireUpstream) routes() []RouteConfig {
+	return []RouteConfig{{Name: "api", Match: RouteMatch{PathPrefix: "/"}, Upstreams: []string{"http://" + u.addr}}}
+}
+
+// requestPath returns the target of a raw request's header block.
+func requestPath(head string) string {
+	line, _, _ := strings.Cut(head, "\r\n")
+	if f := strings.Fields(line); len(f) >= 2 {
+		return f[1]
+	}
+	return ""
+}
+
+// rawExchange sends a raw request (which should ask for Connection:
+// close) and returns the parsed response, its body, and every byte the
+// gateway sent until it closed the connection.
+func (tg *testGateway) rawExchange(t *testing.T, request string) (*http.Response, []byte, []byte) {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", tg.addr, 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.WriteString(c, request); err != nil {
+		t.Fatal(err)
+	}
+	wire, err := io.ReadAll(c)
+	if err != nil {
+		t.Fatalf("reading the answer to %q: %v (got %q)", request, err, wire)
+	}
+	method, _, _ := strings.Cut(request, " ")
+	resp, err := http.ReadResponse(bufio.NewReader(bytes.NewReader(wire)), &http.Request{Method: method})
+	if err != nil {
+		t.Fatalf("parsing the answer to %q: %v (got %q)", request, err, wire)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp, body, wire
 }

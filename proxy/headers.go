@@ -41,8 +41,16 @@ const (
 	// injects credentials (the API-key header is matched by name).
 	hdrAuth
 	// hdrPartial: request headers that would let the upstream answer with a
-	// partial or encoded body, removed when the response is rewritten.
+	// partial or encoded body, removed when the gateway reads the response
+	// (response transforms or record ids). Request-Range is the legacy
+	// alias of Range that Apache httpd and Squid still honour.
 	hdrPartial
+	// hdrConditional: conditional request headers, removed when the
+	// response is rewritten: the upstream evaluates them against the
+	// original bytes (an ETag of the unmasked body, its modification
+	// time), so a 304 or 412 would answer questions about what the client
+	// may not see.
+	hdrConditional
 	// hdrRepresentation: response headers that describe the upstream's
 	// original bytes and are wrong (or could reveal the original) once the
 	// body is rewritten.
@@ -56,6 +64,8 @@ var (
 	hXForwardedProto = []byte("X-Forwarded-Proto")
 	hXForwardedHost  = []byte("X-Forwarded-Host")
 	hXRequestID      = []byte("X-Request-Id")
+	hTrailer         = []byte("Trailer")
+	hContentLength   = []byte("Content-Length")
 )
 
 // hdrClasses maps lower-case header names to their classes.
@@ -89,8 +99,14 @@ var hdrClasses = map[string]hdrClass{
 	"authorization": hdrAuth,
 
 	"range":           hdrPartial,
+	"request-range":   hdrPartial,
 	"if-range":        hdrPartial,
 	"accept-encoding": hdrPartial,
+
+	"if-none-match":       hdrConditional,
+	"if-match":            hdrConditional,
+	"if-modified-since":   hdrConditional,
+	"if-unmodified-since": hdrConditional,
 
 	"content-encoding": hdrRepresentation,
 	"etag":             hdrRepresentation,
@@ -188,9 +204,25 @@ func (p *pruner) pruneRequest(h *fasthttp.RequestHeader, drop hdrClass, extra st
 	p.deleteNames(h.DelBytes)
 }
 
-// pruneResponse is pruneRequest for a response header.
+// pruneResponse is pruneRequest for a response header. It also removes,
+// whatever drop holds, every trailer field and the Trailer header: a
+// trailer (a digest of the body, a value computed while it was sent)
+// escapes the pass over the header section, and removing the Trailer
+// header alone would turn the fields it announced into header fields.
 func (p *pruner) pruneResponse(h *fasthttp.ResponseHeader, drop hdrClass) {
 	p.drop, p.extra, p.names = drop, "", p.names[:0]
+	// h.Trailers lists the names announced and those received in the
+	// trailer section (fasthttp adds each received name); deleting a name
+	// deletes its values in both sections. Nothing to do, and no cost, on
+	// the usual response without trailers.
+	for name := range h.Trailers() {
+		p.names = append(append(p.names, name...), 0)
+	}
+	if len(p.names) > 0 {
+		p.deleteNames(h.DelBytes)
+		h.DelBytes(hTrailer)
+		p.names = p.names[:0]
+	}
 	for k, v := range h.All() {
 		p.visit(k, v)
 	}

@@ -2,6 +2,8 @@ package proxy
 
 import (
 	"bufio"
+	"bytes"
+	"net/http"
 	"net/netip"
 	"sort"
 	"strings"
@@ -50,6 +52,38 @@ func TestPruneRequest(t *testing.T) {
 	}
 }
 
+// TestPrunePartialAndConditional: the range headers (Request-Range too) go
+// when the response is read, the conditional ones when it is rewritten,
+// in any case of their names, each only with its class.
+func TestPrunePartialAndConditional(t *testing.T) {
+	raw := "GET /x HTTP/1.1\r\nHost: h\r\nRange: bytes=0-1\r\nrequest-range: bytes=0-1\r\nIf-Range: x\r\n" +
+		"Accept-Encoding: gzip\r\nIF-NONE-MATCH: \"a\"\r\nIf-Match: \"b\"\r\nIf-Modified-Since: Mon, 02 Jan 2006 15:04:05 GMT\r\n" +
+		"if-unmodified-since: Mon, 02 Jan 2006 15:04:05 GMT\r\nX-Keep: 1\r\n\r\n"
+	for drop, want := range map[hdrClass]string{
+		hdrPartial:                  "If-Match,If-Modified-Since,If-None-Match,If-Unmodified-Since,X-Keep",
+		hdrConditional:              "Accept-Encoding,If-Range,Range,Request-Range,X-Keep",
+		hdrPartial | hdrConditional: "X-Keep",
+	} {
+		var req fasthttp.Request
+		req.Header.DisableNormalizing()
+		if err := req.Header.Read(bufioReader(raw)); err != nil {
+			t.Fatal(err)
+		}
+		var p pruner
+		p.pruneRequest(&req.Header, drop, "")
+		var names []string
+		for k := range req.Header.All() {
+			if !strings.EqualFold(string(k), "Host") {
+				names = append(names, http.CanonicalHeaderKey(string(k)))
+			}
+		}
+		sort.Strings(names)
+		if got := strings.Join(names, ","); got != want {
+			t.Errorf("drop %b:\n got %s\nwant %s", drop, got, want)
+		}
+	}
+}
+
 // TestPruneResponse checks the representation headers go only when asked.
 func TestPruneResponse(t *testing.T) {
 	raw := "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: X-Secret\r\n" +
@@ -70,9 +104,78 @@ func TestPruneResponse(t *testing.T) {
 	}
 }
 
+// TestPruneResponseDropsTrailers: the trailer section of a chunked
+// answer (announced or not, in any case) leaves the client response with
+// the Trailer header, whatever drop holds; nothing of it returns as a
+// header field when the response is written.
+func TestPruneResponseDropsTrailers(t *testing.T) {
+	const raw = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n" +
+		"Trailer: Repr-Digest, etag\r\nX-Keep: 1\r\n\r\n2\r\n{}\r\n0\r\n" +
+		"Repr-Digest: sha-256=:secret-digest:\r\netag: \"secret-etag\"\r\nX-Unannounced: secret-value\r\n\r\n"
+	for _, drop := range []hdrClass{0, hdrHop, hdrHop | hdrRepresentation} {
+		var up, resp fasthttp.Response
+		up.Header.DisableNormalizing() // as the upstream client reads it
+		if err := up.Read(bufioReader(raw)); err != nil {
+			t.Fatal(err)
+		}
+		if len(up.Header.TrailerHeader()) <= 2 {
+			t.Fatal("the fixture has no trailer section")
+		}
+		up.Header.CopyTo(&resp.Header)
+		var p pruner
+		p.pruneResponse(&resp.Header, drop)
+		resp.SetBodyString("{}")
+		var out bytes.Buffer
+		w := bufio.NewWriter(&out)
+		if err := resp.Write(w); err != nil {
+			t.Fatal(err)
+		}
+		_ = w.Flush()
+		if strings.Contains(out.String(), "secret") || strings.Contains(strings.ToLower(out.String()), "trailer") {
+			t.Errorf("drop %b: a trailer field was written:\n%s", drop, out.String())
+		}
+		if !strings.Contains(out.String(), "X-Keep: 1") {
+			t.Errorf("drop %b: a header field was lost:\n%s", drop, out.String())
+		}
+	}
+}
+
+// TestPruneResponseAllocs: respond's header work for a rewritten body
+// (copy, prune, request id) and the Content-Range check allocate
+// nothing on a response without trailers.
+func TestPruneResponseAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts differ under -race")
+	}
+	const raw = "HTTP/1.1 200 OK\r\nServer: nginx/1.26.3\r\nDate: Mon, 23 Nov 2026 04:30:16 GMT\r\n" +
+		"Content-Type: application/json\r\nContent-Length: 2214\r\nLast-Modified: Mon, 23 Nov 2026 04:00:00 GMT\r\n" +
+		"Connection: keep-alive\r\nETag: \"6741a0c0-8a6\"\r\nAccept-Ranges: bytes\r\n\r\n"
+	var up, resp fasthttp.Response
+	up.Header.DisableNormalizing()
+	if err := up.Header.Read(bufioReader(raw)); err != nil {
+		t.Fatal(err)
+	}
+	var p pruner
+	id := []byte("d2a6ec4aedda-drxv")
+	run := func() {
+		resp.Header.Reset()
+		up.Header.CopyTo(&resp.Header)
+		if hasContentRange(&up.Header) {
+			t.Fatal("no Content-Range in the fixture")
+		}
+		p.pruneResponse(&resp.Header, hdrHop|hdrRequestID|hdrRepresentation)
+		resp.Header.SetCanonical(hXRequestID, id)
+	}
+	run() // buffers grow once
+	if n := testing.AllocsPerRun(100, run); n != 0 {
+		t.Errorf("%v allocations per response", n)
+	}
+}
+
 func TestClassOf(t *testing.T) {
 	for name, want := range map[string]hdrClass{
 		"Connection": hdrHop | hdrConnection, "TRANSFER-ENCODING": hdrHop, "etag": hdrRepresentation,
+		"Request-Range": hdrPartial, "if-none-match": hdrConditional, "If-Unmodified-Since": hdrConditional,
 		"X-Forwarded-For": hdrXFF, "x-request-id": hdrRequestID, "X-Forwarded-Host": hdrForwarded, "": 0, strings.Repeat("a", 100): 0, "Authorizatio": 0,
 	} {
 		if got := classOf([]byte(name)); got != want {

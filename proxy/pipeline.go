@@ -117,8 +117,15 @@ func (g *Gateway) normalise(x *exchange) errCode {
 	x.ev.RequestID, x.ev.Path, x.host = all[:a], all[a:b], all[b:]
 	// Request smuggling: both framings in one request. fasthttp lets
 	// Transfer-Encoding win and drops Content-Length, but an upstream or
-	// another hop might not: refuse (RFC 9112 6.3 allows it).
-	if h.ContentLength() == -1 && hasRawHeader(h.RawHeaders(), "content-length") {
+	// another hop might not: refuse (RFC 9112 6.3 allows it). A
+	// Transfer-Encoding that did not make the body chunked ("identity",
+	// which fasthttp accepts and forgets) leaves the body's length unknown:
+	// RFC 9112 6.3 requires a 400, and fasthttp would read the body as the
+	// next request. Either way the rest of the connection cannot be framed:
+	// close it after the answer.
+	if raw := h.RawHeaders(); (h.ContentLength() == -1 && hasRawHeader(raw, "content-length")) ||
+		(h.ContentLength() != -1 && hasRawHeader(raw, "transfer-encoding")) {
+		x.ctx.SetConnectionClose()
 		return errSmuggling
 	}
 	if x.hdr.upgrade {
@@ -593,6 +600,10 @@ func (g *Gateway) forward(x *exchange) errCode {
 		// The response must come back whole and decodable.
 		drop |= hdrPartial
 	}
+	if x.respRules {
+		// ... and unconditional: the client sees only the rewritten body.
+		drop |= hdrConditional
+	}
 	x.prune.pruneRequest(&req.Header, drop, extra)
 	x.scratch = append(x.scratch[:0], x.upPath...)
 	if len(x.rawQuery) > 0 {
@@ -692,7 +703,7 @@ func (g *Gateway) forward(x *exchange) errCode {
 			continue
 		}
 		g.log.Warn("upstream request failed", zap.String("route", r.name), zap.String("upstream", up.addr),
-			zap.String("request_id", x.ev.RequestID), zap.Error(err))
+			zap.String("request_id", x.ev.RequestID), zap.String("error", peerErrText(err)))
 		resp.Reset()
 		return code
 	}
@@ -705,6 +716,13 @@ func (g *Gateway) transformResponse(x *exchange) errCode {
 		return errNone
 	}
 	resp := x.upResp
+	if x.respRules && (resp.StatusCode() == fasthttp.StatusPartialContent || hasContentRange(&resp.Header)) {
+		// A part of the original bytes (Range is removed from the request,
+		// but an upstream may honour another header or ignore the removal):
+		// no rule can be applied to a fragment, which may even be a JSON
+		// document of its own that no rule selects.
+		return errUpstreamBadBody
+	}
 	method := x.ctx.Request.Header.Method()
 	if bytes.Equal(method, []byte("HEAD")) || resp.StatusCode() == 204 || resp.StatusCode() == 304 {
 		return errNone
@@ -755,6 +773,17 @@ func (g *Gateway) transformResponse(x *exchange) errCode {
 	return errNone
 }
 
+// hasContentRange reports whether h holds a Content-Range line, in any
+// case (the upstream client keeps header names as they were sent).
+func hasContentRange(h *fasthttp.ResponseHeader) bool {
+	for k := range h.All() {
+		if isName(k, "Content-Range") {
+			return true
+		}
+	}
+	return false
+}
+
 // countTransforms adds a rewrite's counts to the rules' series (counters
 // is in the order of res.Rules: the decision's rules).
 func (g *Gateway) countTransforms(counters []prometheus.Counter, res *transforms.Result) {
@@ -787,7 +816,9 @@ func (g *Gateway) respond(x *exchange) {
 	up := x.upResp
 	up.Header.CopyTo(&resp.Header)
 	drop := hdrHop | hdrRequestID // X-Request-Id: the gateway's, set below
-	if x.outBodySet && x.respRules {
+	if x.respRules {
+		// Whatever the status and method: the headers of a HEAD, 204 or
+		// 304 answer describe the original representation as well.
 		drop |= hdrRepresentation
 	}
 	x.prune.pruneResponse(&resp.Header, drop)
@@ -795,6 +826,15 @@ func (g *Gateway) respond(x *exchange) {
 	if x.outBodySet {
 		x.closeUpstream()
 		x.setCompletionBytes(x.outBody)
+		return
+	}
+	if x.respRules {
+		// HEAD, 204 or 304 (transformResponse rewrote nothing): no body,
+		// and no Content-Length: the upstream's is the original
+		// representation's, and the rewritten one's is unknown.
+		x.closeUpstream()
+		x.setCompletionBytes(nil)
+		resp.Header.DelBytes(hContentLength)
 		return
 	}
 	if s := up.BodyStream(); s != nil {
@@ -830,7 +870,15 @@ func (g *Gateway) finish(x *exchange, sent int64, werr error) {
 		ev.FailedValues = x.queryRes.Failed + x.reqRes.Failed + x.respRes.Failed
 	}
 	if werr != nil && ev.ErrorCode == "" {
-		ev.ErrorCode = "client_write_failed"
+		if rerr := x.comp.readErr(); rerr != nil {
+			// The upstream's body broke while it streamed through (closed
+			// early, reset, stalled): the client got a truncated response
+			// through no fault of its own.
+			code, _ := classifyUpstreamErr(rerr)
+			ev.ErrorCode = code.String()
+		} else {
+			ev.ErrorCode = "client_write_failed"
+		}
 	}
 	if err := g.audit.Log(ev); err != nil {
 		g.metrics.auditErrors.Inc()

@@ -206,6 +206,10 @@ func New(cfg *Config, opts Options) (*Gateway, error) {
 		CloseOnShutdown:               true,
 		Logger:                        zapPrintf{g.log},
 		ErrorHandler:                  g.protocolError,
+
+		// Parse errors do not quote the client's request (headers, body):
+		// they reach protocolError, and whatever fasthttp logs.
+		SecureErrorLogMessage: true,
 	}
 	return g, nil
 }
@@ -439,8 +443,57 @@ func (g *Gateway) ReloadAPIKeys() error { return g.ident.ReloadAPIKeys() }
 // Engine exposes the policy engine (CLI, tests).
 func (g *Gateway) Engine() *policy.Engine { return g.engine }
 
+// zapPrintf is fasthttp's server logger. Its messages quote what a client
+// sent (a header value of a malformed request, even with
+// SecureErrorLogMessage), so an error argument is logged as peerErrText
+// has it, and an argument of a type that could hold a peer's bytes
+// (strings, byte slices) is left out.
 type zapPrintf struct{ l *zap.Logger }
 
 func (z zapPrintf) Printf(format string, args ...any) {
-	z.l.Debug(fmt.Sprintf(format, args...))
+	safe := make([]any, len(args))
+	for i, a := range args {
+		switch v := a.(type) {
+		case error:
+			safe[i] = peerErrText(v)
+		case net.Addr, int, int64, uint64, float64, time.Duration:
+			safe[i] = v
+		default:
+			safe[i] = "-"
+		}
+	}
+	z.l.Debug(fmt.Sprintf(format, safe...))
+}
+
+// safePeerErrs are the fasthttp and io errors whose text holds nothing a
+// peer sent.
+var safePeerErrs = [...]error{
+	fasthttp.ErrTimeout, fasthttp.ErrDialTimeout, fasthttp.ErrTLSHandshakeTimeout,
+	fasthttp.ErrNoFreeConns, fasthttp.ErrConnPoolStrategyNotImpl, fasthttp.ErrConnectionClosed,
+	fasthttp.ErrBodyTooLarge, fasthttp.ErrDuplicateContentLength, fasthttp.ErrNonNumericChars,
+	fasthttp.ErrUnsupportedTransferEncoding, fasthttp.ErrResponseFirstLineMissingSpace,
+	fasthttp.ErrUnexpectedStatusCodeChar, fasthttp.ErrBadTrailer, fasthttp.ErrReadingResponseTrailer,
+	fasthttp.ErrSmallReadBuffer, fasthttp.ErrMissingRequestMethod, fasthttp.ErrUnsupportedRequestMethod,
+	fasthttp.ErrExtraWhitespaceInRequestLine, fasthttp.ErrEmptyRequestURI, fasthttp.ErrNeedMore,
+	fasthttp.ErrPerIPConnLimit, fasthttp.ErrConcurrencyLimit, io.ErrUnexpectedEOF, io.EOF,
+}
+
+// peerErrText describes, for the operational log, an error of a
+// connection to a client or an upstream. fasthttp's parse errors quote
+// what the peer sent ("invalid header value %q", the status line, the
+// HTTP version; without SecureErrorLogMessage the whole message, body
+// included), and that may be a protected value: only a network error
+// (addresses and the system's reason) or one of the fixed errors above is
+// logged as it is; anything else is a malformed message.
+func peerErrText(err error) string {
+	var op *net.OpError
+	if errors.As(err, &op) {
+		return op.Error()
+	}
+	for _, e := range safePeerErrs {
+		if errors.Is(err, e) {
+			return e.Error()
+		}
+	}
+	return "malformed HTTP message"
 }

@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"runtime"
 	"strconv"
@@ -230,5 +232,78 @@ decision := {"allow": false, "status": 401, "reason": "authentication required"}
 	lines := tg.waitAudit(t, 2)
 	if !contains(lines[1], `"id":"svc-reporting"`) || !contains(lines[1], `"method":"mtls"`) {
 		t.Errorf("mTLS subject not in audit: %s", lines[1])
+	}
+}
+
+// TestPassThroughUpstreamFailureIsAudited: when a streamed (pass-through)
+// answer breaks, the audit event says which side broke it: an upstream
+// that closed early or stalled is an upstream error, a client that went
+// away is client_write_failed. One event each.
+func TestPassThroughUpstreamFailureIsAudited(t *testing.T) {
+	t.Parallel()
+	const partial = `{"partial":`
+	wire := startWireUpstream(t, func(string) string {
+		return "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 500\r\nConnection: close\r\n\r\n" + partial
+	})
+	stalled := startWireUpstream(t, func(string) string {
+		return "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 500\r\nConnection: close\r\n\r\n" + partial
+	})
+	stalled.hold.Store(int64(3 * time.Second))
+	endless := startUpstream(t, nil)
+	endless.srv.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(w, &zeroReader{left: 1 << 30}) // until the gateway stops reading
+	})
+	routes := []RouteConfig{
+		{Name: "closes", Match: RouteMatch{PathPrefix: "/closes/"}, Upstreams: []string{"http://" + wire.addr}},
+		{Name: "stalls", Match: RouteMatch{PathPrefix: "/stalls/"}, Upstreams: []string{"http://" + stalled.addr}},
+		{Name: "endless", Match: RouteMatch{PathPrefix: "/endless/"}, Upstreams: []string{"http://" + endless.addr}},
+	}
+	tg := startGateway(t, gatewayOpts{policy: "package veil\ndecision := {\"allow\": true}", routes: routes,
+		mutate: func(c *Config) { c.Limits.UpstreamTimeout = 300 * time.Millisecond }})
+	for _, p := range []string{"/closes/x", "/stalls/x"} {
+		c, err := net.DialTimeout("tcp", tg.addr, 2*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		_, _ = io.WriteString(c, "GET "+p+" HTTP/1.1\r\nHost: x\r\n\r\n")
+		// The gateway closes the connection: the 500-byte answer stays
+		// truncated (its header may not even have been flushed).
+		got, _ := io.ReadAll(c)
+		c.Close()
+		if len(got) >= 500 {
+			t.Errorf("%s: client got %q", p, got)
+		}
+	}
+	// A client that goes away mid-body.
+	c, err := net.DialTimeout("tcp", tg.addr, 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	_, _ = io.WriteString(c, "GET /endless/x HTTP/1.1\r\nHost: x\r\n\r\n")
+	if _, err := io.ReadFull(c, make([]byte, 64<<10)); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+
+	lines := tg.waitAudit(t, 3)
+	time.Sleep(100 * time.Millisecond)
+	if lines = tg.audit.lines(); len(lines) != 3 {
+		t.Fatalf("%d audit events for 3 requests", len(lines))
+	}
+	want := map[string]string{"closes": "upstream_unavailable", "stalls": "upstream_timeout", "endless": "client_write_failed"}
+	for _, l := range lines {
+		var ev struct {
+			Route     string `json:"route"`
+			Status    int    `json:"status"`
+			ErrorCode string `json:"error_code"`
+		}
+		if err := json.Unmarshal([]byte(l), &ev); err != nil {
+			t.Fatal(err)
+		}
+		if ev.ErrorCode != want[ev.Route] || ev.Status != 200 {
+			t.Errorf("route %s: status %d error_code %q, want %q", ev.Route, ev.Status, ev.ErrorCode, want[ev.Route])
+		}
 	}
 }

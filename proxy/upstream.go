@@ -60,6 +60,10 @@ func newPool(rc RouteConfig, lim Limits) (*pool, error) {
 			DisableHeaderNamesNormalizing: true,
 			NoDefaultUserAgentHeader:      true,
 			MaxConnWaitTimeout:            lim.UpstreamTimeout,
+			// fasthttp's errors would otherwise quote the upstream's
+			// answer, body included (forward logs them through
+			// peerErrText: some quote a header value even so).
+			SecureErrorLogMessage: true,
 		}})
 	}
 	return p, nil
