@@ -37,6 +37,7 @@ const (
 	errUpstreamTimeout
 	errUpgradeRefused
 	errHeaderTooLarge
+	errPrecondition
 	errInternal
 	errCount
 )
@@ -73,6 +74,7 @@ var errTable = [errCount]errInfo{
 	errUpstreamTimeout:     {504, "upstream_timeout", "the upstream service timed out"},
 	errUpgradeRefused:      {403, "upgrade_refused", "protocol upgrades are not allowed on this route"},
 	errHeaderTooLarge:      {431, "headers_too_large", "the request headers are too large"},
+	errPrecondition:        {412, "precondition_failed", "this route's responses are rewritten: a write can be conditional only on existence (If-Match: * or If-None-Match: *)"},
 	errInternal:            {500, "internal_error", "internal error"},
 }
 

@@ -144,6 +144,59 @@ func TestConditionalRequestsUnderResponseTransforms(t *testing.T) {
 	}
 }
 
+// TestConditionalWritesUnderResponseTransforms: a write on a route whose
+// responses are rewritten keeps its existence preconditions (If-Match: *,
+// If-None-Match: *: nothing about the bytes) and is refused with 412 for
+// any other, which it could only have guessed; dropping them would turn a
+// guarded write into a blind one. Without response transforms they pass.
+func TestConditionalWritesUnderResponseTransforms(t *testing.T) {
+	t.Parallel()
+	up := startUpstream(t, nil)
+	tg := startGateway(t, gatewayOpts{policy: testPolicy, routes: catchAll(up)})
+	events := 0
+	for _, c := range []struct {
+		method, path, name, value string
+		refused                   bool
+	}{
+		{"PUT", "/masked/c-1", "If-Match", `"abc"`, true},
+		{"PUT", "/masked/c-1", "If-Match", `"abc", *`, true},
+		{"DELETE", "/masked/c-1", "If-None-Match", `"abc"`, true},
+		{"PATCH", "/masked/c-1", "If-Unmodified-Since", "Sun, 01 Jan 2006 00:00:00 GMT", true},
+		{"POST", "/masked/c-1", "If-Modified-Since", "Sun, 01 Jan 2006 00:00:00 GMT", true},
+		{"PUT", "/masked/c-1", "If-Match", "*", false},
+		{"PUT", "/masked/c-1", "If-None-Match", " * ", false},
+		{"PUT", "/api/c-1", "If-Match", `"abc"`, false},
+	} {
+		before := up.hits.Load()
+		resp, body := tg.do(t, c.method, c.path, []byte(`{}`), map[string]string{c.name: c.value, "Content-Type": "application/json"})
+		events++
+		if c.refused {
+			if e := decodeError(t, body); resp.StatusCode != 412 || e.Error.Code != "precondition_failed" || up.hits.Load() != before {
+				t.Errorf("%s %s %s: %s: %d %s, upstream hits +%d; want 412 precondition_failed, not forwarded",
+					c.method, c.path, c.name, c.value, resp.StatusCode, body, up.hits.Load()-before)
+			}
+			continue
+		}
+		if resp.StatusCode != 200 || up.hits.Load() != before+1 {
+			t.Errorf("%s %s %s: %s: %d %s; want forwarded", c.method, c.path, c.name, c.value, resp.StatusCode, body)
+			continue
+		}
+		if got := up.last(t).Header.Get(c.name); got != strings.TrimSpace(c.value) && got != c.value {
+			t.Errorf("%s %s %s: %s: the upstream saw %q", c.method, c.path, c.name, c.value, got)
+		}
+	}
+	lines := tg.waitAudit(t, events)
+	refused := 0
+	for _, l := range lines {
+		if strings.Contains(l, `"error_code":"precondition_failed"`) {
+			refused++
+		}
+	}
+	if refused != 5 || len(lines) != events {
+		t.Errorf("audit: %d events, %d precondition_failed; want %d and 5", len(lines), refused, events)
+	}
+}
+
 // TestPartialAnswersUnderResponseTransformsFailClosed: an upstream that
 // answers with a part of its representation anyway (206, or Content-Range
 // on another status) gets 502, audited once; the fragment, which can be a

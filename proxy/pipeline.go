@@ -601,8 +601,19 @@ func (g *Gateway) forward(x *exchange) errCode {
 		drop |= hdrPartial
 	}
 	if x.respRules {
-		// ... and unconditional: the client sees only the rewritten body.
-		drop |= hdrConditional
+		// ... and unconditional: the upstream would evaluate a validator
+		// against the original bytes (an ETag or date the gateway never
+		// lets through), so its 304 or 412 would answer questions about
+		// what the client may not see. A read loses nothing without them
+		// (a full answer); a write keeps the existence preconditions
+		// (If-Match: *, If-None-Match: *), which say nothing about the
+		// bytes, and is refused with any other, which it could only have
+		// guessed: dropping it would turn a guarded write into a blind one.
+		if safeMethod(x.ctx.Request.Header.Method()) {
+			drop |= hdrConditional
+		} else if !onlyExistencePreconditions(src) {
+			return errPrecondition
+		}
 	}
 	x.prune.pruneRequest(&req.Header, drop, extra)
 	x.scratch = append(x.scratch[:0], x.upPath...)
@@ -771,6 +782,31 @@ func (g *Gateway) transformResponse(x *exchange) errCode {
 	x.ev.RecordIDsCut = x.respRes.RecordIDsTruncated
 	g.countTransforms(x.progs.resp.counts, &x.respRes)
 	return errNone
+}
+
+// safeMethod reports the methods RFC 9110 9.2.1 defines as safe.
+func safeMethod(m []byte) bool {
+	switch string(m) {
+	case "GET", "HEAD", "OPTIONS", "TRACE":
+		return true
+	}
+	return false
+}
+
+// onlyExistencePreconditions reports whether h's conditional lines, if
+// any, are If-Match: * or If-None-Match: * (RFC 9110 13.1).
+func onlyExistencePreconditions(h *fasthttp.RequestHeader) bool {
+	for k, v := range h.All() {
+		switch {
+		case isName(k, "If-Match"), isName(k, "If-None-Match"):
+			if string(bytes.TrimSpace(v)) != "*" {
+				return false
+			}
+		case isName(k, "If-Modified-Since"), isName(k, "If-Unmodified-Since"):
+			return false
+		}
+	}
+	return true
 }
 
 // hasContentRange reports whether h holds a Content-Range line, in any
