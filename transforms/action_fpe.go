@@ -137,7 +137,11 @@ func compileFPEAction(p *params, decrypt bool) (action, error) {
 var fpeCiphers sync.Map // fpeCipherKey -> *ff1.Cipher
 
 type fpeCipherKey struct {
-	material string // the data key version's material, as identity
+	// The subkey is derived from the material, the key's name and its
+	// version: all three identify it (two names may share material).
+	name     string
+	version  int
+	material string
 	radix    int
 	tweakMax int
 }
@@ -150,7 +154,7 @@ func (a *fpeAction) cipher(rw *rewriter) (*ff1.Cipher, bool, error) {
 	case err != nil:
 		return nil, false, fmt.Errorf("%w: fpe key %q: %w", ErrKeyUnavailable, a.key, err)
 	}
-	ck := fpeCipherKey{material: string(k.Material), radix: len(a.runes), tweakMax: len(a.tweak)}
+	ck := fpeCipherKey{name: k.Name, version: k.Version, material: string(k.Material), radix: len(a.runes), tweakMax: len(a.tweak)}
 	if c, ok := fpeCiphers.Load(ck); ok {
 		return c.(*ff1.Cipher), true, nil
 	}

@@ -1,6 +1,7 @@
 package transforms
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding"
 	"encoding/base64"
@@ -129,10 +130,20 @@ func (h *hmacSHA256) appendSum(dst, msg []byte) []byte {
 	return h.outer.Sum(dst[:n])
 }
 
-// subkeys caches derived hash subkeys per key version for a Program, so
-// the hot path runs no HKDF.
+// subkeys caches derived subkeys per key version for a Program, so the
+// hot path runs no HKDF. An entry holds the material it was derived from
+// and is used only while the keyring serves that same material: a key
+// deleted and created again under the same name and version (vault kv
+// metadata delete, then keys rotate) must not keep opening or producing
+// values with the destroyed one.
 type subkeys struct {
-	m sync.Map // keyVersion -> []byte
+	m sync.Map // keyVersion -> *hashSubkey; sealerKey -> *sealer
+}
+
+// hashSubkey is a cached hash subkey and the material it comes from.
+type hashSubkey struct {
+	material []byte // a copy: the keyring may reuse or clear its own
+	sub      []byte
 }
 
 type keyVersion struct {
@@ -140,12 +151,14 @@ type keyVersion struct {
 	version int
 }
 
-// macEntry is the HMAC state of one key name inside a pooled rewriter.
+// macEntry is the HMAC state of one key name inside a pooled rewriter,
+// or a crypto action's memo (name empty, see memo).
 type macEntry struct {
 	name     string
 	sub      []byte
 	mac      *hmacSHA256
-	resolved bool // the primary version was resolved in this Rewrite
+	seal     *sealer // the memo's cipher, resolved in this Rewrite
+	resolved bool    // the primary version was resolved in this Rewrite
 }
 
 // mac returns the HMAC for key name, resolving the primary key version
@@ -172,15 +185,14 @@ func (rw *rewriter) mac(name string) (*hmacSHA256, error) {
 	}
 	kv := keyVersion{name: name, version: k.Version}
 	var sub []byte
-	if v, ok := p.subkeys.m.Load(kv); ok {
-		sub = v.([]byte)
+	if v, ok := p.subkeys.m.Load(kv); ok && bytes.Equal(v.(*hashSubkey).material, k.Material) {
+		sub = v.(*hashSubkey).sub
 	} else {
 		sub, err = k.Subkey(hashPurpose, 32)
 		if err != nil {
 			return nil, fmt.Errorf("%w: hash key %q: %w", ErrKeyUnavailable, name, err)
 		}
-		v, _ := p.subkeys.m.LoadOrStore(kv, sub)
-		sub = v.([]byte)
+		p.subkeys.m.Store(kv, &hashSubkey{material: bytes.Clone(k.Material), sub: sub})
 	}
 	if e.mac == nil || len(e.sub) == 0 || &e.sub[0] != &sub[0] {
 		mac, err := newHMACSHA256(sub)

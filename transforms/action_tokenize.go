@@ -1,6 +1,7 @@
 package transforms
 
 import (
+	"bytes"
 	"crypto/aes"
 	"crypto/cipher"
 	"encoding/base64"
@@ -168,10 +169,11 @@ const sivKeySize = 64
 // sealer is the cipher of one (purpose, key name, version), derived once
 // per Program and cached in Program.subkeys.
 type sealer struct {
-	version int
-	ad      []byte      // purpose|name|v<N>
-	siv     *siv.Bound  // tokenize: AES-SIV with the AD bound
-	aead    cipher.AEAD // encrypt (AES-256-GCM)
+	version  int
+	material []byte      // derived from this material (a copy), see subkeys
+	ad       []byte      // purpose|name|v<N>
+	siv      *siv.Bound  // tokenize: AES-SIV with the AD bound
+	aead     cipher.AEAD // encrypt (AES-256-GCM)
 }
 
 type sealerKey struct {
@@ -183,10 +185,10 @@ type sealerKey struct {
 // use.
 func (p *Program) sealer(purpose, name string, k vault.Key) (*sealer, error) {
 	sk := sealerKey{purpose: purpose, name: name, version: k.Version}
-	if v, ok := p.subkeys.m.Load(sk); ok {
+	if v, ok := p.subkeys.m.Load(sk); ok && bytes.Equal(v.(*sealer).material, k.Material) {
 		return v.(*sealer), nil
 	}
-	s := &sealer{version: k.Version, ad: fmt.Appendf(nil, "%s|%s|v%d", purpose, name, k.Version)}
+	s := &sealer{version: k.Version, material: bytes.Clone(k.Material), ad: fmt.Appendf(nil, "%s|%s|v%d", purpose, name, k.Version)}
 	if purpose == tokenizePurpose {
 		sub, err := k.Subkey(purpose, sivKeySize)
 		if err != nil {
@@ -210,8 +212,8 @@ func (p *Program) sealer(purpose, name string, k vault.Key) (*sealer, error) {
 			return nil, err
 		}
 	}
-	v, _ := p.subkeys.m.LoadOrStore(sk, s)
-	return v.(*sealer), nil
+	p.subkeys.m.Store(sk, s)
+	return s, nil
 }
 
 // The crypto actions memoise their key resolutions per Rewrite in
@@ -267,10 +269,7 @@ func (rw *rewriter) primarySealer(purpose, name string) (*sealer, error) {
 	purp := purposeByte(purpose)
 	e := rw.memo('P', purp, name, 0)
 	if e != nil && e.resolved {
-		sk := sealerKey{purpose: purpose, name: name, version: int(binary.BigEndian.Uint32(e.sub[3:7]))}
-		if v, ok := rw.p.subkeys.m.Load(sk); ok {
-			return v.(*sealer), nil
-		}
+		return e.seal, nil
 	}
 	k, err := rw.p.opts.Keys.Primary(name, Now())
 	if err != nil {
@@ -284,7 +283,7 @@ func (rw *rewriter) primarySealer(purpose, name string) (*sealer, error) {
 		e = rw.addMemo('P', purp, name, k.Version)
 	}
 	binary.BigEndian.PutUint32(e.sub[3:7], uint32(k.Version))
-	e.resolved = true
+	e.seal, e.resolved = s, true
 	return s, nil
 }
 
@@ -299,16 +298,14 @@ func (rw *rewriter) versionSealer(purpose, name string, version int) (s *sealer,
 		if e.sub[2] == 0 {
 			return nil, false, nil
 		}
-		if v, ok := rw.p.subkeys.m.Load(sealerKey{purpose: purpose, name: name, version: version}); ok {
-			return v.(*sealer), true, nil
-		}
+		return e.seal, true, nil
 	}
 	k, err := rw.p.opts.Keys.Version(name, version)
 	switch {
 	case err == nil:
 	case errors.Is(err, vault.ErrKeyRetired) || errors.Is(err, vault.ErrKeyNotFound):
 		if e != nil {
-			e.sub[2], e.resolved = 0, true
+			e.sub[2], e.seal, e.resolved = 0, nil, true
 		}
 		return nil, false, nil
 	default:
@@ -323,6 +320,6 @@ func (rw *rewriter) versionSealer(purpose, name string, version int) (s *sealer,
 	if e == nil {
 		e = rw.addMemo('V', purp, name, version)
 	}
-	e.sub[2], e.resolved = 1, true
+	e.sub[2], e.seal, e.resolved = 1, s, true
 	return s, true, nil
 }

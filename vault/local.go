@@ -1,6 +1,7 @@
 package vault
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/json"
 	"errors"
@@ -59,7 +60,12 @@ func OpenLocal(cfg LocalConfig, names ...string) (*Local, error) {
 	data, err := os.ReadFile(path)
 	switch {
 	case err == nil:
-		if err := json.Unmarshal(data, &lf); err != nil {
+		dec := json.NewDecoder(bytes.NewReader(data))
+		dec.DisallowUnknownFields() // a misspelt "material" would leave a key empty
+		if err := dec.Decode(&lf); err != nil {
+			return nil, fmt.Errorf("vault: local key file %s: %w", path, err)
+		}
+		if err := lf.validate(); err != nil {
 			return nil, fmt.Errorf("vault: local key file %s: %w", path, err)
 		}
 		if st, err := os.Stat(path); err == nil && st.Mode().Perm()&0o077 != 0 {
@@ -101,6 +107,33 @@ func OpenLocal(cfg LocalConfig, names ...string) (*Local, error) {
 	return NewStatic(lf.Keys, lf.MinDecryption), nil
 }
 
+// validate refuses a key file the keyring could not serve safely: a
+// version without 32 bytes of material (an empty key would make every
+// keyed value computable by anyone), a version below 1 or listed twice
+// (two materials for one version), a negative minimum.
+func (lf *localFile) validate() error {
+	for name, vs := range lf.Keys {
+		seen := map[int]bool{}
+		for _, v := range vs {
+			switch {
+			case v.Version < 1:
+				return fmt.Errorf("key %q: version %d (versions start at 1)", name, v.Version)
+			case seen[v.Version]:
+				return fmt.Errorf("key %q: version %d is listed twice", name, v.Version)
+			case len(v.Material) != 32:
+				return fmt.Errorf("key %q v%d: material must be 32 bytes (base64), has %d", name, v.Version, len(v.Material))
+			}
+			seen[v.Version] = true
+		}
+	}
+	for name, m := range lf.MinDecryption {
+		if m < 0 {
+			return fmt.Errorf("min_decryption_version of %q is negative", name)
+		}
+	}
+	return nil
+}
+
 // NewStatic builds an in-memory keyring from versions (tests, demo).
 func NewStatic(keys map[string][]localVersion, minDec map[string]int) *Local {
 	l := &Local{keys: map[string][]Key{}, minDec: map[string]int{}, loaded: time.Now()}
@@ -137,7 +170,9 @@ func (l *Local) Primary(name string, now time.Time) (Key, error) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	ks := l.keys[name]
-	for i := len(ks) - 1; i >= 0; i-- {
+	// The newest active version not retired (below min_decryption_version
+	// a version opens nothing, so nothing may be sealed with it).
+	for i := len(ks) - 1; i >= 0 && ks[i].Version >= l.minDec[name]; i-- {
 		if !ks[i].Activation.After(now) {
 			return ks[i], nil
 		}

@@ -2,9 +2,11 @@ package vault
 
 import (
 	"bytes"
+	"encoding/base64"
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -79,5 +81,55 @@ func TestSubkeysDifferByPurposeAndVersion(t *testing.T) {
 	c, _ := k.Subkey("veil/hash", 32)
 	if bytes.Equal(a, b) || bytes.Equal(a, c) || len(a) != 32 {
 		t.Fatal("subkeys must differ per purpose and version")
+	}
+}
+
+// TestOpenLocalRefusesUnsafeKeyFiles: a key file the keyring could not
+// serve safely is refused at start: with an empty or short key every keyed
+// value would be computable by anyone, and with a version listed twice
+// the primary and the lookup by version could disagree.
+func TestOpenLocalRefusesUnsafeKeyFiles(t *testing.T) {
+	t.Parallel()
+	key := `"` + base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32)) + `"`
+	for want, text := range map[string]string{
+		`unknown field "materail"`:         `{"keys":{"pii":[{"version":1,"materail":` + key + `}]}}`,
+		"must be 32 bytes (base64), has 0": `{"keys":{"pii":[{"version":1,"material":""}]}}`,
+		"must be 32 bytes (base64), has 1": `{"keys":{"pii":[{"version":1,"material":"AQ=="}]}}`,
+		"version 0 (versions start at 1)":  `{"keys":{"pii":[{"version":0,"material":` + key + `}]}}`,
+		"version 1 is listed twice":        `{"keys":{"pii":[{"version":1,"material":` + key + `},{"version":1,"material":` + key + `}]}}`,
+		"is negative":                      `{"keys":{"pii":[{"version":1,"material":` + key + `}]},"min_decryption_version":{"pii":-1}}`,
+	} {
+		path := filepath.Join(t.TempDir(), "keys.json")
+		if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := OpenLocal(LocalConfig{File: path}, "pii"); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: err %v, want %q", text, err, want)
+		}
+	}
+	path := filepath.Join(t.TempDir(), "keys.json")
+	if err := os.WriteFile(path, []byte(`{"keys":{"pii":[{"version":1,"material":`+key+`}]}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := OpenLocal(LocalConfig{File: path}, "pii"); err != nil {
+		t.Errorf("a valid file: %v", err)
+	}
+}
+
+// TestPrimarySkipsRetiredVersions: below min_decryption_version a version
+// opens nothing, so it is never the primary, even when the next version is
+// not active yet: nothing sealed then could ever be opened.
+func TestPrimarySkipsRetiredVersions(t *testing.T) {
+	t.Parallel()
+	now := time.Now()
+	k := NewStatic(map[string][]localVersion{"pii": {
+		{Version: 1, Material: bytes.Repeat([]byte{1}, 32), Activation: now.Add(-time.Hour)},
+		{Version: 2, Material: bytes.Repeat([]byte{2}, 32), Activation: now.Add(time.Hour)},
+	}}, map[string]int{"pii": 2})
+	if p, err := k.Primary("pii", now); !errors.Is(err, ErrKeyNotFound) {
+		t.Errorf("only a retired version active: %+v %v, want ErrKeyNotFound", p, err)
+	}
+	if p, err := k.Primary("pii", now.Add(2*time.Hour)); err != nil || p.Version != 2 {
+		t.Errorf("after v2 activates: %+v %v", p, err)
 	}
 }
