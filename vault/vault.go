@@ -146,10 +146,41 @@ type VaultKeyring struct {
 	statsMu sync.Mutex
 	stats   VaultStats
 
-	kick   chan struct{} // a lookup missed: refresh early (coalesced)
+	kick chan struct{} // a lookup missed: refresh early (coalesced)
+
+	// asked records when a lookup first asked for a version newer than
+	// every loaded one (Version): until a load begun after that moment
+	// answers, the version may exist (another replica rotated it in).
+	askedMu sync.Mutex
+	asked   map[askedVersion]time.Time
+
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	closed sync.Once
+}
+
+type askedVersion struct {
+	name    string
+	version int
+}
+
+// maxAsked bounds VaultKeyring.asked: requests may name any version.
+const maxAsked = 1024
+
+// firstAsked returns when a lookup first asked for version of name, now if
+// this is the first time.
+func (k *VaultKeyring) firstAsked(name string, version int, now time.Time) time.Time {
+	k.askedMu.Lock()
+	defer k.askedMu.Unlock()
+	kv := askedVersion{name, version}
+	if t, ok := k.asked[kv]; ok {
+		return t
+	}
+	if k.asked == nil || len(k.asked) >= maxAsked {
+		k.asked = make(map[askedVersion]time.Time)
+	}
+	k.asked[kv] = now
+	return now
 }
 
 // minKickInterval spaces refreshes triggered by lookup misses, so requests
@@ -160,6 +191,9 @@ const minKickInterval = time.Second
 type vaultState struct {
 	keys   map[string]*vaultName
 	loaded time.Time
+	// started is when the load that produced this state began asking
+	// Vault: a version it did not find did not exist then.
+	started time.Time
 }
 
 type vaultName struct {
@@ -361,9 +395,11 @@ func (k *VaultKeyring) Version(name string, version int) (Key, error) {
 	}
 	k.missed()
 	// A version newer than every loaded one may have been created by
-	// another replica's rotation. While Vault is failing Veil cannot know:
-	// report the store as unavailable (503), not the value as invalid.
-	if st != nil && version > newestLoaded(st, name) && k.storeFailing() {
+	// another replica's rotation. Until a load begun after this version was
+	// first asked for has answered (Vault may be down, or just not asked
+	// yet), Veil cannot know: report the store as unavailable (503), not
+	// the value as invalid (which would remove it from the body).
+	if st != nil && version > newestLoaded(st, name) && !st.started.After(k.firstAsked(name, version, time.Now())) {
 		return Key{}, fmt.Errorf("%w: %q v%d", ErrKeyStoreUnavailable, name, version)
 	}
 	return Key{}, fmt.Errorf("%w: %q v%d", ErrKeyNotFound, name, version)
@@ -375,14 +411,6 @@ func newestLoaded(st *vaultState, name string) int {
 		return n.versions[len(n.versions)-1].Version
 	}
 	return 0
-}
-
-// storeFailing reports whether the last Vault call failed after the last
-// successful load.
-func (k *VaultKeyring) storeFailing() bool {
-	k.statsMu.Lock()
-	defer k.statsMu.Unlock()
-	return !k.stats.LastError.IsZero() && k.stats.LastError.After(k.stats.LastRefresh)
 }
 
 // Status implements Keyring.
@@ -449,6 +477,7 @@ func (k *VaultKeyring) Refresh(ctx context.Context) error {
 }
 
 func (k *VaultKeyring) refresh(ctx context.Context) error {
+	started := time.Now()
 	names, err := k.listNames(ctx)
 	if err != nil {
 		return err
@@ -507,7 +536,7 @@ func (k *VaultKeyring) refresh(ctx context.Context) error {
 	for _, n := range next.keys {
 		sort.Slice(n.versions, func(i, j int) bool { return n.versions[i].Version < n.versions[j].Version })
 	}
-	next.loaded = time.Now()
+	next.loaded, next.started = time.Now(), started
 	k.state.Store(next)
 	return nil
 }
@@ -818,7 +847,7 @@ func (k *VaultKeyring) install(name string, key Key, wrapped string) {
 	if old == nil {
 		old = &vaultState{}
 	}
-	next := &vaultState{keys: make(map[string]*vaultName, len(old.keys)+1), loaded: old.loaded}
+	next := &vaultState{keys: make(map[string]*vaultName, len(old.keys)+1), loaded: old.loaded, started: old.started}
 	for n, v := range old.keys {
 		next.keys[n] = v
 	}

@@ -108,8 +108,16 @@ func TestVaultRotateTwiceAndReadAllVersions(t *testing.T) {
 	if bytes.Equal(v1.Material, v2.Material) {
 		t.Fatal("two versions share key material")
 	}
+	// v3 was never created, but until a load asks Vault, another replica
+	// might have: unavailable, then unknown once a refresh has answered.
+	if _, err := a.Version("pii", 3); !errors.Is(err, ErrKeyStoreUnavailable) {
+		t.Fatalf("Version 3 before a refresh: %v", err)
+	}
+	if err := a.Refresh(testCtx(t)); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := a.Version("pii", 3); !errors.Is(err, ErrKeyNotFound) {
-		t.Fatalf("Version 3: %v", err)
+		t.Fatalf("Version 3 after a refresh: %v", err)
 	}
 
 	// A second replica unwraps both versions from Vault and agrees.
@@ -494,6 +502,11 @@ func TestVaultKilledMidRun(t *testing.T) {
 	mustRotate(t, k, "pii", 0, 2)
 	before := mustVersion(t, k, "pii", 1)
 	srv.stop()
+	// Vault is down but no call has failed yet: v3 may still exist (another
+	// replica may have rotated), so it is unavailable, not unknown.
+	if _, err := k.Version("pii", 3); !errors.Is(err, ErrKeyStoreUnavailable) {
+		t.Fatalf("newer version, Vault down, no failure seen yet = %v, want ErrKeyStoreUnavailable", err)
+	}
 
 	ctx := testCtx(t)
 	if err := k.Refresh(ctx); !errors.Is(err, ErrVault) {
@@ -726,8 +739,10 @@ func TestVaultLookupMissTriggersEarlyRefresh(t *testing.T) {
 	cfg.RefreshInterval = time.Hour
 	b := openRing(t, cfg)
 	mustRotate(t, a, "pii", 0, 2)
-	if _, err := b.Version("pii", 2); !errors.Is(err, ErrKeyNotFound) {
-		t.Fatalf("Version before refresh = %v, want ErrKeyNotFound", err)
+	// Before b has asked Vault since v2 was first wanted, v2 may exist:
+	// unavailable (503), not unknown (which would remove the value).
+	if _, err := b.Version("pii", 2); !errors.Is(err, ErrKeyStoreUnavailable) {
+		t.Fatalf("Version before refresh = %v, want ErrKeyStoreUnavailable", err)
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for {
@@ -742,14 +757,21 @@ func TestVaultLookupMissTriggersEarlyRefresh(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	// Misses are coalesced and spaced: a burst costs at most one more refresh per second.
+	// Misses are coalesced and spaced: a burst costs at most one more
+	// refresh per second. v99 exists nowhere: unavailable until a load
+	// begun after it was first asked for has answered, then unknown.
 	before := b.Stats().Refreshes
 	for i := 0; i < 100; i++ {
-		_, _ = b.Version("pii", 99)
+		if _, err := b.Version("pii", 99); !errors.Is(err, ErrKeyStoreUnavailable) {
+			t.Fatalf("v99 before a refresh = %v, want ErrKeyStoreUnavailable", err)
+		}
 	}
 	time.Sleep(2 * time.Second)
 	if n := b.Stats().Refreshes - before; n < 1 || n > 3 {
 		t.Fatalf("100 misses within 2s caused %d refreshes, want 1 to 3", n)
+	}
+	if _, err := b.Version("pii", 99); !errors.Is(err, ErrKeyNotFound) {
+		t.Fatalf("v99 after a refresh = %v, want ErrKeyNotFound", err)
 	}
 }
 
