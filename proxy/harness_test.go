@@ -237,13 +237,20 @@ var testClient = &http.Client{
 // body of the response (the connection is closed after).
 func (tg *testGateway) raw(t *testing.T, request string) (int, string) {
 	t.Helper()
+	c := tg.dial(t)
+	defer c.Close()
+	return rawOn(t, c, bufio.NewReader(c), request)
+}
+
+// dial opens a connection to the gateway with a 5 s deadline.
+func (tg *testGateway) dial(t *testing.T) net.Conn {
+	t.Helper()
 	c, err := net.DialTimeout("tcp", tg.addr, 2*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-	return rawOn(t, c, bufio.NewReader(c), request)
+	return c
 }
 
 // rawOn sends a raw HTTP/1.1 request text on c, whose responses br reads,
@@ -375,12 +382,8 @@ func requestPath(head string) string {
 // gateway sent until it closed the connection.
 func (tg *testGateway) rawExchange(t *testing.T, request string) (*http.Response, []byte, []byte) {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", tg.addr, 2*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := tg.dial(t)
 	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
 	if _, err := io.WriteString(c, request); err != nil {
 		t.Fatal(err)
 	}
