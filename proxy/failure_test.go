@@ -244,3 +244,28 @@ func TestTransferEncodingOtherThanChunkedIsRefused(t *testing.T) {
 		t.Errorf("chunked: %d %s", code, body)
 	}
 }
+
+// TestUpstreamClosingIdleConnectionsIsNotAnError: an upstream that closes
+// its idle keep-alive connections (Node's default after 5 s, here after
+// 100 ms) races the gateway reusing one. An idempotent request that found
+// its pooled connection closed before any answer is sent again on a fresh
+// one (RFC 9110 9.2.2), as Go's net/http client does; it reaches the
+// upstream once.
+func TestUpstreamClosingIdleConnectionsIsNotAnError(t *testing.T) {
+	t.Parallel()
+	up := startUpstreamWith(t, nil, func(s *http.Server) { s.IdleTimeout = 100 * time.Millisecond })
+	tg := startGateway(t, gatewayOpts{policy: testPolicy, routes: catchAll(up)})
+	for i, m := range []string{"GET", "GET", "PUT", "DELETE", "HEAD", "GET"} {
+		if i > 0 {
+			time.Sleep(200 * time.Millisecond) // the upstream has closed the pooled connection
+		}
+		before := up.hits.Load()
+		resp, body := tg.do(t, m, "/api/c-1", nil, nil)
+		if resp.StatusCode != 200 {
+			t.Fatalf("request %d (%s): %d %s", i, m, resp.StatusCode, body)
+		}
+		if n := up.hits.Load() - before; n != 1 {
+			t.Fatalf("request %d (%s): the upstream saw it %d times", i, m, n)
+		}
+	}
+}

@@ -46,6 +46,13 @@ type recordedRequest struct {
 
 func startUpstream(t *testing.T, h http.HandlerFunc) *upstreamRecorder {
 	t.Helper()
+	return startUpstreamWith(t, h, nil)
+}
+
+// startUpstreamWith is startUpstream with the server's settings changed by
+// set before it serves.
+func startUpstreamWith(t *testing.T, h http.HandlerFunc, set func(*http.Server)) *upstreamRecorder {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -65,6 +72,9 @@ func startUpstream(t *testing.T, h http.HandlerFunc) *upstreamRecorder {
 		w.Header().Set("Content-Type", "application/json")
 		fmt.Fprintf(w, `{"method":%q,"uri":%q}`, r.Method, r.RequestURI)
 	})}
+	if set != nil {
+		set(u.srv)
+	}
 	go func() { _ = u.srv.Serve(ln) }()
 	t.Cleanup(func() { _ = u.srv.Close() })
 	return u

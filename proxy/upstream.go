@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"errors"
+	"io"
 	"net"
 	"sync/atomic"
 	"syscall"
@@ -50,8 +51,10 @@ func newPool(rc RouteConfig, lim Limits) (*pool, error) {
 				}
 				return &idleConn{Conn: c, readIdle: lim.UpstreamTimeout, writeIdle: lim.UpstreamTimeout}, nil
 			},
-			MaxIdleConnDuration:       60 * time.Second,
-			MaxIdemponentCallAttempts: 1,
+			MaxIdleConnDuration: 60 * time.Second,
+			// One more attempt, only where retryClosedEarly allows it.
+			MaxIdemponentCallAttempts: 2,
+			RetryIfErr:                retryClosedEarly,
 			// forward streams a response it passes through
 			// (Response.StreamBody) and has fasthttp buffer one it
 			// rewrites, bounded by the body limit.
@@ -102,6 +105,25 @@ func (p *pool) pick(exclude *upstream) *upstream {
 		}
 	}
 	return p.ups[start]
+}
+
+// retryClosedEarly is the upstream clients' retry rule: an idempotent
+// request (RFC 9110 9.2.2) whose connection ended before any answer came
+// (EOF, reset) is sent once more, on a fresh connection. That is the race
+// of an upstream closing an idle keep-alive connection (Node after 5 s)
+// just as the gateway reuses it; the upstream did not answer, and an
+// idempotent request may be repeated anyway. Nothing else is retried: a
+// timeout or a malformed answer may follow a request the upstream acted
+// on, and a non-idempotent one must not be sent twice. (fasthttp does not
+// retry a streamed request body.)
+func retryClosedEarly(req *fasthttp.Request, _ int, err error) (resetTimeout, retry bool) {
+	switch string(req.Header.Method()) {
+	case "GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE":
+	default:
+		return false, false
+	}
+	return false, errors.Is(err, io.EOF) || errors.Is(err, fasthttp.ErrConnectionClosed) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
 
 // classifyUpstreamErr maps a client error to the error table and reports
