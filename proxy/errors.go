@@ -17,6 +17,7 @@ const (
 	errBadPath
 	errBadRequest
 	errSmuggling
+	errRequestTimeout
 	errInvalidJSON
 	errDuplicateKey
 	errUnsupportedEncoding
@@ -54,6 +55,7 @@ var errTable = [errCount]errInfo{
 	errBadPath:             {400, "bad_path", "the request path is not allowed"},
 	errBadRequest:          {400, "bad_request", "the request is malformed"},
 	errSmuggling:           {400, "bad_request", "ambiguous request framing"},
+	errRequestTimeout:      {408, "request_timeout", "the request did not arrive in time"},
 	errInvalidJSON:         {400, "invalid_json", "the request body must be one valid JSON document"},
 	errDuplicateKey:        {400, "duplicate_key", "the request body has duplicate object keys"},
 	errUnsupportedEncoding: {400, "unsupported_encoding", "the request body's content encoding is not supported"},

@@ -1,6 +1,9 @@
 package proxy
 
 import (
+	"bufio"
+	"bytes"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -266,6 +269,43 @@ func TestUpstreamClosingIdleConnectionsIsNotAnError(t *testing.T) {
 		}
 		if n := up.hits.Load() - before; n != 1 {
 			t.Fatalf("request %d (%s): the upstream saw it %d times", i, m, n)
+		}
+	}
+}
+
+// TestSilentConnectionTimesOut: a client that connects and sends nothing,
+// or half a header, until read_timeout gets 408 request_timeout, and its
+// audit event names no method (fasthttp's default, GET, was logged).
+func TestSilentConnectionTimesOut(t *testing.T) {
+	t.Parallel()
+	up := startUpstream(t, nil)
+	tg := startGateway(t, gatewayOpts{policy: testPolicy, routes: catchAll(up), mutate: func(c *Config) { c.Limits.ReadTimeout = 300 * time.Millisecond }})
+	for i, sent := range []string{"", "GET /api/x HTTP/1.1\r\nHost: x\r\n"} {
+		c := tg.dial(t)
+		if _, err := io.WriteString(c, sent); err != nil {
+			t.Fatal(err)
+		}
+		wire, _ := io.ReadAll(c)
+		c.Close()
+		resp, err := http.ReadResponse(bufio.NewReader(bytes.NewReader(wire)), nil)
+		if err != nil {
+			t.Fatalf("%q: %v (%q)", sent, err, wire)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		if e := decodeError(t, body); resp.StatusCode != 408 || e.Error.Code != "request_timeout" {
+			t.Errorf("%q: %d %s", sent, resp.StatusCode, body)
+		}
+		lines := tg.waitAudit(t, i+1)
+		var ev struct {
+			Method    string `json:"method"`
+			Status    int    `json:"status"`
+			ErrorCode string `json:"error_code"`
+		}
+		if err := json.Unmarshal([]byte(lines[i]), &ev); err != nil {
+			t.Fatal(err)
+		}
+		if ev.Status != 408 || ev.ErrorCode != "request_timeout" || ev.Method != "" {
+			t.Errorf("%q: audit %s", sent, lines[i])
 		}
 	}
 }

@@ -222,9 +222,17 @@ func (g *Gateway) protocolError(ctx *fasthttp.RequestCtx, err error) {
 	x := g.acquireExchange(ctx, time.Now())
 	x.reqID = appendRequestID(x.reqID[:0])
 	x.ev.RequestID = string(x.reqID)
-	x.ev.Method = string(ctx.Request.Header.Method())
+	// The method only when the header was read: fasthttp's default (GET)
+	// is not what a client that sent nothing, or half a header, asked.
+	if len(ctx.Request.Header.RawHeaders()) > 0 {
+		x.ev.Method = string(ctx.Request.Header.Method())
+	}
 	x.ev.Reason = "malformed HTTP request"
 	code := errBadRequest
+	if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
+		// Nothing, or not a whole header, within read_timeout.
+		code, x.ev.Reason = errRequestTimeout, "the request did not arrive within read_timeout"
+	}
 	var se *fasthttp.ErrSmallBuffer
 	if errors.As(err, &se) {
 		code = errHeaderTooLarge
