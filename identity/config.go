@@ -116,7 +116,36 @@ func (cfg Config) withDefaults() (Config, error) {
 			return cfg, err
 		}
 	}
+	if err := checkAPIKeyHeader(cfg.APIKeyHeader); err != nil {
+		return cfg, err
+	}
 	return cfg, nil
+}
+
+// reservedHeaders are request headers the gateway sets, echoes, logs,
+// reads for framing or routing, or reads as another credential: an API key
+// carried in one would be copied where keys must never go (X-Request-Id is
+// echoed to the client, sent upstream and audited).
+var reservedHeaders = map[string]bool{
+	"x-request-id": true, "x-forwarded-for": true, "x-forwarded-proto": true, "x-forwarded-host": true,
+	"forwarded": true, "host": true, "cookie": true, "authorization": true, "proxy-authorization": true,
+	"connection": true, "keep-alive": true, "transfer-encoding": true, "te": true, "trailer": true,
+	"upgrade": true, "content-length": true, "content-type": true, "content-encoding": true,
+	"x-http-method-override": true, "x-http-method": true, "x-method-override": true,
+}
+
+// checkAPIKeyHeader refuses an api_key_header that is not a header name
+// (RFC 9110 token) or that names a reserved header.
+func checkAPIKeyHeader(name string) error {
+	for _, c := range []byte(name) {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
+			return fmt.Errorf("identity: api_key_header %q is not a header name: %w", name, ErrConfig)
+		}
+	}
+	if reservedHeaders[strings.ToLower(name)] {
+		return fmt.Errorf("identity: api_key_header %q is a header the gateway sets, logs or reads otherwise: %w", name, ErrConfig)
+	}
+	return nil
 }
 
 func validClaimPath(p string) bool {

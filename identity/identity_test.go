@@ -230,6 +230,13 @@ func TestNewConfigErrors(t *testing.T) {
 			"identity: jwt.jwks_url is not an absolute URL: identity: invalid configuration"},
 		{"jwks ftp", func(*testing.T) Config { return Config{JWT: JWTConfig{JWKSURL: "ftp://idp.example.com/jwks"}} },
 			"identity: jwt.jwks_url scheme must be https: identity: invalid configuration"},
+		// An API key in a header the gateway echoes, sends upstream and audits.
+		{"api key header x-request-id", func(*testing.T) Config { return Config{APIKeyHeader: "x-Request-ID"} },
+			`identity: api_key_header "x-Request-ID" is a header the gateway sets, logs or reads otherwise: identity: invalid configuration`},
+		{"api key header authorization", func(*testing.T) Config { return Config{APIKeyHeader: "Authorization"} },
+			`identity: api_key_header "Authorization" is a header the gateway sets, logs or reads otherwise: identity: invalid configuration`},
+		{"api key header not a token", func(*testing.T) Config { return Config{APIKeyHeader: "X Key"} },
+			`identity: api_key_header "X Key" is not a header name: identity: invalid configuration`},
 		{"api key bad hex", func(t *testing.T) Config {
 			return Config{APIKeysFile: writeFile(t, "k", "- {id: a, sha256: "+shortSecret+"}\n")}
 		}, `identity: api_keys_file entry 0 (id "a"): sha256 must be 64 hex characters: identity: invalid configuration`},

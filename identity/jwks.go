@@ -56,6 +56,19 @@ func newJWKSSource(ctx context.Context, u string, refresh time.Duration, logger 
 		base = http.DefaultTransport
 	}
 	limited.Transport = limitTransport{base: base, max: jwksMaxBytes}
+	// jwks_url's rules (https, plain http only to loopback, no
+	// credentials) hold for every request of a fetch: a redirect to
+	// http://elsewhere would otherwise let anyone on the path serve the
+	// keys that sign tokens.
+	limited.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if len(via) >= 5 {
+			return errors.New("identity: jwks_url: too many redirects")
+		}
+		if err := checkJWKSURL(req.URL.String()); err != nil {
+			return fmt.Errorf("identity: jwks_url redirected to a URL that breaks its rules: %w", err)
+		}
+		return nil
+	}
 
 	interval := o.unknownKIDInterval
 	if interval == 0 {

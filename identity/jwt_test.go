@@ -1,17 +1,23 @@
 package identity
 
 import (
+	"context"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/pem"
 	"errors"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/MicahParks/jwkset"
 	"github.com/golang-jwt/jwt/v5"
+	"go.uber.org/zap"
 )
 
 // fullVerifier has every key source configured: HS256, and a JWKS with
@@ -380,5 +386,73 @@ func TestConcurrentIdentifyDuringRefresh(t *testing.T) {
 	}
 	if srv.hits.Load() < 3 {
 		t.Fatalf("JWKS hits = %d, want two refreshes during the run", srv.hits.Load())
+	}
+}
+
+// nonLoopbackIP returns an IPv4 address of this machine that is not loopback.
+func nonLoopbackIP(t *testing.T) net.IP {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		t.Skip(err)
+	}
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && n.IP.To4() != nil && !n.IP.IsLoopback() {
+			return n.IP
+		}
+	}
+	t.Skip("no non-loopback IPv4 address")
+	return nil
+}
+
+// TestJWKSRedirectKeepsTheURLRules: jwks_url must be https unless its host
+// is loopback, and so must every URL a fetch is redirected to: an https
+// JWKS URL redirecting to plain http on another host once had its keys
+// served over plain http. The client is a plain http.Client (nil
+// CheckRedirect, as production's); only its root CAs differ so that it
+// trusts the test server. The plain-http server listens on this machine's
+// own non-loopback address.
+func TestJWKSRedirectKeepsTheURLRules(t *testing.T) {
+	t.Parallel()
+	k := keys()
+	ip := nonLoopbackIP(t)
+	plain := newJWKSServer(t) // replaced below by one on the non-loopback address
+	plain.srv.Close()
+	ln, err := net.Listen("tcp", net.JoinHostPort(ip.String(), "0"))
+	if err != nil {
+		t.Skip(err)
+	}
+	var plainHits int
+	var mu sync.Mutex
+	plain.set(t, jwk{kid: "a", key: &k.rsa.PublicKey})
+	hs := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		plainHits++
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(*plain.body.Load())
+	})}
+	go func() { _ = hs.Serve(ln) }()
+	t.Cleanup(func() { _ = hs.Close() })
+	plainURL := "http://" + ln.Addr().String() + "/jwks"
+	if err := checkJWKSURL(plainURL); !errors.Is(err, ErrConfig) {
+		t.Fatalf("direct plain-http URL accepted: %v", err)
+	}
+	redirector := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, plainURL, http.StatusFound)
+	}))
+	t.Cleanup(redirector.Close)
+	client := &http.Client{Timeout: jwksHTTPTimeout, Transport: redirector.Client().Transport}
+	v, err := newVerifier(context.Background(), Config{JWT: JWTConfig{JWKSURL: redirector.URL + "/.well-known/jwks.json"}},
+		zap.NewNop(), options{jwks: jwksOptions{client: client}})
+	if err != nil {
+		t.Fatalf("New refused the https URL: %v", err)
+	}
+	defer v.Close()
+	s, err := v.Identify(bearer(mint(t, jwt.SigningMethodRS256, k.rsa, "a", claims())))
+	mu.Lock()
+	hits := plainHits
+	mu.Unlock()
+	if err == nil || hits > 0 {
+		t.Fatalf("keys fetched over plain http from non-loopback %s via a redirect (hits %d); token: %v %q", plainURL, hits, err, s.ID)
 	}
 }
