@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/url"
 	"os"
@@ -141,6 +142,12 @@ func ParseConfig(data []byte) (*Config, error) {
 	dec.KnownFields(true)
 	if err := dec.Decode(&c); err != nil {
 		return nil, fmt.Errorf("config: %w", err)
+	}
+	// A second document ("---") would be ignored: its settings (an
+	// audience, an API key file) silently not applied.
+	var more yaml.Node
+	if err := dec.Decode(&more); !errors.Is(err, io.EOF) {
+		return nil, errors.New("config: more than one YAML document (a '---' line): put every setting in one")
 	}
 	c.Defaults()
 	if err := c.Validate(); err != nil {

@@ -38,19 +38,20 @@ func TestConfigErrors(t *testing.T) {
 	t.Parallel()
 	for yaml, want := range map[string]string{
 		"routes: []": "at least one route",
-		"listn: ':1'\nroutes: [{name: a, upstreams: ['http://x:1']}]":                          "field listn not found",
-		"routes: [{name: a, upstreams: ['ftp://x']}]":                                          "scheme must be http or https",
-		"routes: [{name: a, upstreams: ['http://x:1/base']}]":                                  "no path",
-		"routes: [{name: a, upstreams: ['http://x:1']}, {name: a, upstreams: ['http://x:1']}]": "duplicate name",
-		"routes: [{name: a, match: {path_prefix: 'crm'}, upstreams: ['http://x:1']}]":          "must start with /",
-		"routes: [{name: a, match: {path_prefix: '/a/../b/'}, upstreams: ['http://x:1']}]":     "not a normalised path",
-		"routes: [{name: a, strip_prefix: true, upstreams: ['http://x:1']}]":                   "strip_prefix needs",
-		"routes: [{name: a, upstream_auth: inject, upstreams: ['http://x:1']}]":                "inject.value_file",
-		"routes: [{name: a, balance: random, upstreams: ['http://x:1']}]":                      "balance",
-		"trusted_proxies: ['10.0.0.1']\nroutes: [{name: a, upstreams: ['http://x:1']}]":        "not a CIDR",
-		"tls: {cert_file: a}\nroutes: [{name: a, upstreams: ['http://x:1']}]":                  "go together",
-		"audit: {on_failure: maybe}\nroutes: [{name: a, upstreams: ['http://x:1']}]":           "on_failure",
-		"limits: {max_json_depth: 1001}\nroutes: [{name: a, upstreams: ['http://x:1']}]":       "max_json_depth must be at most 1000",
+		"listn: ':1'\nroutes: [{name: a, upstreams: ['http://x:1']}]":                            "field listn not found",
+		"routes: [{name: a, upstreams: ['ftp://x']}]":                                            "scheme must be http or https",
+		"routes: [{name: a, upstreams: ['http://x:1/base']}]":                                    "no path",
+		"routes: [{name: a, upstreams: ['http://x:1']}, {name: a, upstreams: ['http://x:1']}]":   "duplicate name",
+		"routes: [{name: a, match: {path_prefix: 'crm'}, upstreams: ['http://x:1']}]":            "must start with /",
+		"routes: [{name: a, match: {path_prefix: '/a/../b/'}, upstreams: ['http://x:1']}]":       "not a normalised path",
+		"routes: [{name: a, strip_prefix: true, upstreams: ['http://x:1']}]":                     "strip_prefix needs",
+		"routes: [{name: a, upstream_auth: inject, upstreams: ['http://x:1']}]":                  "inject.value_file",
+		"routes: [{name: a, balance: random, upstreams: ['http://x:1']}]":                        "balance",
+		"trusted_proxies: ['10.0.0.1']\nroutes: [{name: a, upstreams: ['http://x:1']}]":          "not a CIDR",
+		"tls: {cert_file: a}\nroutes: [{name: a, upstreams: ['http://x:1']}]":                    "go together",
+		"audit: {on_failure: maybe}\nroutes: [{name: a, upstreams: ['http://x:1']}]":             "on_failure",
+		"routes: [{name: a, upstreams: ['http://x:1']}]\n---\nidentity: {jwt: {audience: veil}}": "more than one YAML document",
+		"limits: {max_json_depth: 1001}\nroutes: [{name: a, upstreams: ['http://x:1']}]":         "max_json_depth must be at most 1000",
 	} {
 		_, err := ParseConfig([]byte(yaml))
 		if err == nil || !strings.Contains(err.Error(), want) {
