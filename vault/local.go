@@ -206,7 +206,7 @@ func (l *Local) Status() []KeyStatus {
 		for _, k := range ks {
 			st.Versions = append(st.Versions, k.Version)
 			st.Activations = append(st.Activations, k.Activation)
-			if !k.Activation.After(now) {
+			if !k.Activation.After(now) && k.Version >= l.minDec[name] { // as Primary
 				st.Primary = k.Version
 			}
 		}

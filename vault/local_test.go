@@ -132,4 +132,8 @@ func TestPrimarySkipsRetiredVersions(t *testing.T) {
 	if p, err := k.Primary("pii", now.Add(2*time.Hour)); err != nil || p.Version != 2 {
 		t.Errorf("after v2 activates: %+v %v", p, err)
 	}
+	// veil keys status says the same.
+	if st := k.Status(); len(st) != 1 || st[0].Primary != 0 {
+		t.Errorf("status marks primary v%d, want none: %+v", st[0].Primary, st)
+	}
 }
