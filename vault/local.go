@@ -49,6 +49,18 @@ type Local struct {
 // keys for names if it does not exist. Keys listed in names but missing from
 // an existing file are added and the file is rewritten.
 func OpenLocal(cfg LocalConfig, names ...string) (*Local, error) {
+	return openLocal(cfg, true, names...)
+}
+
+// ReadLocal loads an existing key file and changes nothing: the file must
+// exist, and names it lacks are not added (`veil keys status`, `veil audit
+// pubkey` read keys; creating some would show keys that never signed or
+// sealed anything).
+func ReadLocal(cfg LocalConfig) (*Local, error) {
+	return openLocal(cfg, false)
+}
+
+func openLocal(cfg LocalConfig, create bool, names ...string) (*Local, error) {
 	path := cfg.File
 	if path == "" {
 		path = "./veil-dev-keys.json"
@@ -72,6 +84,9 @@ func OpenLocal(cfg LocalConfig, names ...string) (*Local, error) {
 			return nil, fmt.Errorf("vault: local key file %s is readable by others (mode %v); chmod 600 it", path, st.Mode().Perm())
 		}
 	case errors.Is(err, fs.ErrNotExist):
+		if !create {
+			return nil, fmt.Errorf("vault: local key file %s does not exist (the gateway creates it when it first starts)", path)
+		}
 	default:
 		return nil, fmt.Errorf("vault: local key file: %w", err)
 	}
@@ -80,6 +95,9 @@ func OpenLocal(cfg LocalConfig, names ...string) (*Local, error) {
 	}
 	changed := false
 	for _, n := range names {
+		if !create {
+			break
+		}
 		if len(lf.Keys[n]) == 0 {
 			m := make([]byte, 32)
 			if _, err := rand.Read(m); err != nil {

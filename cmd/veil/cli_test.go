@@ -5,10 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/veilgw/veil/vault"
 )
 
 // run executes the CLI in-process and returns its output and exit code.
@@ -80,6 +83,19 @@ func TestKeysStatusAndVersion(t *testing.T) {
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "veil.yaml")
 	writeFile(t, cfg, "routes: [{name: a, upstreams: ['http://127.0.0.1:1']}]\nkeys: {local: {file: "+filepath.Join(dir, "keys.json")+"}}\n")
+	// Reading commands never create keys: before the gateway first ran
+	// there are none to show, or to take an audit public key from.
+	for _, args := range [][]string{{"keys", "status"}, {"audit", "pubkey"}} {
+		if out, code := run(t, append(args, "--config", cfg)...); code != 1 || !strings.Contains(out, "does not exist") {
+			t.Fatalf("%v before any key file: exit %d\n%s", args, code, out)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "keys.json")); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("a reading command created the key file: %v", err)
+	}
+	if _, err := vault.OpenLocal(vault.LocalConfig{File: filepath.Join(dir, "keys.json")}, "pii", "audit"); err != nil {
+		t.Fatal(err) // as veil serve does on first start
+	}
 	out, code := run(t, "keys", "status", "--config", cfg)
 	if code != 0 || !strings.Contains(out, "pii") || !strings.Contains(out, "yes") {
 		t.Fatalf("keys status: exit %d\n%s", code, out)

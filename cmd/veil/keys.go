@@ -93,6 +93,13 @@ func keysCmd() *cobra.Command {
 // openManager opens the configured keyring for rotation and retirement,
 // which only the Vault provider supports (the local dev keyring is fixed).
 func openManager(cmd *cobra.Command, cfgPath string) (vault.Manager, error) {
+	cfg, err := proxy.LoadConfig(cfgPath)
+	if err != nil {
+		return nil, err
+	}
+	if p := cfg.Keys.Provider; p == "" || p == "local" {
+		return nil, fmt.Errorf("keys %s needs keys.provider: vault (the %q provider's keys are fixed)", cmd.Name(), "local")
+	}
 	kr, provider, closeKeys, err := openKeyring(cfgPath)
 	if err != nil {
 		return nil, err
@@ -111,6 +118,14 @@ func openKeyring(cfgPath string) (kr vault.Keyring, provider string, closeKeys f
 	cfg, err := proxy.LoadConfig(cfgPath)
 	if err != nil {
 		return nil, "", nil, err
+	}
+	if p := cfg.Keys.Provider; p == "" || p == "local" {
+		// The commands only read keys: never create a key file or a key.
+		l, err := vault.ReadLocal(cfg.Keys.Local)
+		if err != nil {
+			return nil, "", nil, err
+		}
+		return l, "local", func() {}, nil
 	}
 	kr, err = vault.Open(cfg.Keys)
 	if err != nil {
