@@ -233,6 +233,12 @@ func (g *Gateway) protocolError(ctx *fasthttp.RequestCtx, err error) {
 		// Nothing, or not a whole header, within read_timeout.
 		code, x.ev.Reason = errRequestTimeout, "the request did not arrive within read_timeout"
 	}
+	if _, ok := errors.AsType[*tls.CertificateVerificationError](err); ok {
+		// The TLS handshake refused the client's certificate (another CA,
+		// expired, not for client auth): a credential, not a malformed
+		// request. Nothing can be sent on the failed connection.
+		code, x.ev.Reason = errUnauthorized, "client certificate refused in the TLS handshake"
+	}
 	var se *fasthttp.ErrSmallBuffer
 	if errors.As(err, &se) {
 		code = errHeaderTooLarge

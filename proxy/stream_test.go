@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -15,6 +16,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/veilgw/veil/internal/testpki"
 )
 
 // zeroReader yields n zero bytes without holding them.
@@ -249,8 +252,7 @@ func TestPassThroughUpstreamFailureIsAudited(t *testing.T) {
 		return "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 500\r\nConnection: close\r\n\r\n" + partial
 	})
 	stalled.hold.Store(int64(3 * time.Second))
-	endless := startUpstream(t, nil)
-	endless.srv.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	endless := startUpstream(t, func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.Copy(w, &zeroReader{left: 1 << 30}) // until the gateway stops reading
 	})
 	routes := []RouteConfig{
@@ -305,5 +307,39 @@ func TestPassThroughUpstreamFailureIsAudited(t *testing.T) {
 		if ev.ErrorCode != want[ev.Route] || ev.Status != 200 {
 			t.Errorf("route %s: status %d error_code %q, want %q", ev.Route, ev.Status, ev.ErrorCode, want[ev.Route])
 		}
+	}
+}
+
+// TestRefusedClientCertificateIsAuditedAsACredential: a client certificate
+// the TLS handshake refuses (another CA, expired) is audited once as a
+// refused credential (invalid_credentials), not as a malformed request;
+// nothing reaches the upstream.
+func TestRefusedClientCertificateIsAuditedAsACredential(t *testing.T) {
+	t.Parallel()
+	pki := newTestPKI(t)
+	other := testpki.NewCA(t, "another CA")
+	foreign := other.Issue(t, &x509.Certificate{Subject: pkix.Name{CommonName: "svc-reporting"},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}, nil).TLS()
+	up := startUpstream(t, nil)
+	tg := startGateway(t, gatewayOpts{policy: testPolicy, routes: catchAll(up), mutate: func(c *Config) {
+		c.TLS = TLSConfig{CertFile: pki.serverCert, KeyFile: pki.serverKey, ClientCAFile: pki.caFile}
+	}})
+	roots := x509.NewCertPool()
+	roots.AddCert(pki.ca)
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{
+		RootCAs: roots, ServerName: "127.0.0.1",
+		// Sent although the server asks for its own CA's (Go's client would
+		// otherwise send none, and the request would be anonymous).
+		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &foreign, nil }}}}
+	if resp, err := client.Get("https://" + tg.addr + "/api/x"); err == nil {
+		resp.Body.Close()
+		t.Fatalf("a foreign client certificate was accepted: %d", resp.StatusCode)
+	}
+	lines := tg.waitAudit(t, 1)
+	if len(lines) != 1 || !contains(lines[0], `"error_code":"invalid_credentials"`) || !contains(lines[0], `"method":""`) {
+		t.Errorf("audit: %q", lines)
+	}
+	if up.hits.Load() != 0 {
+		t.Error("the upstream was reached")
 	}
 }
