@@ -196,6 +196,10 @@ func appendJoined(dst []byte, h *fasthttp.RequestHeader, key string) []byte {
 // header names.
 func (p *pruner) pruneRequest(h *fasthttp.RequestHeader, drop hdrClass, extra string) {
 	p.drop, p.extra, p.names = drop, extra, p.names[:0]
+	for name := range h.Trailers() {
+		p.names = append(append(p.names, name...), 0)
+	}
+	p.dropTrailers(h.DelBytes)
 	// The loop stays typed: ranging over an iter.Seq2 parameter would move
 	// the loop body to the heap (two allocations per call).
 	for k, v := range h.All() {
@@ -204,29 +208,36 @@ func (p *pruner) pruneRequest(h *fasthttp.RequestHeader, drop hdrClass, extra st
 	p.deleteNames(h.DelBytes)
 }
 
-// pruneResponse is pruneRequest for a response header. It also removes,
-// whatever drop holds, every trailer field and the Trailer header: a
-// trailer (a digest of the body, a value computed while it was sent)
-// escapes the pass over the header section, and removing the Trailer
-// header alone would turn the fields it announced into header fields.
+// pruneResponse is pruneRequest for a response header.
 func (p *pruner) pruneResponse(h *fasthttp.ResponseHeader, drop hdrClass) {
 	p.drop, p.extra, p.names = drop, "", p.names[:0]
-	// h.Trailers lists the names announced and those received in the
-	// trailer section (fasthttp adds each received name); deleting a name
-	// deletes its values in both sections. Nothing to do, and no cost, on
-	// the usual response without trailers.
 	for name := range h.Trailers() {
 		p.names = append(append(p.names, name...), 0)
 	}
-	if len(p.names) > 0 {
-		p.deleteNames(h.DelBytes)
-		h.DelBytes(hTrailer)
-		p.names = p.names[:0]
-	}
+	p.dropTrailers(h.DelBytes)
 	for k, v := range h.All() {
 		p.visit(k, v)
 	}
 	p.deleteNames(h.DelBytes)
+}
+
+// dropTrailers removes the trailer fields whose names the caller put in
+// p.names (ranging over h.Trailers, typed: through an interface the loop
+// would allocate), and the Trailer header; del is h.DelBytes. Both
+// directions do it, whatever the drop classes: a trailer escapes the pass
+// over the header section (h.All does not list it), and removing the
+// Trailer header alone makes fasthttp write the fields it announced as
+// header fields — after the pass, so a client's trailer could carry an
+// X-HTTP-Method-Override, a forged X-Request-Id or a credential to the
+// upstream, and an upstream's a digest of the unmasked body to the client.
+// h.Trailers lists the names announced and those received; deleting a
+// name deletes its values in both sections. No cost without trailers.
+func (p *pruner) dropTrailers(del func([]byte)) {
+	if len(p.names) > 0 {
+		p.deleteNames(del)
+		del(hTrailer)
+		p.names = p.names[:0]
+	}
 }
 
 // deleteNames calls del for each collected name.

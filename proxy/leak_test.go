@@ -368,3 +368,49 @@ func TestFasthttpErrorsDoNotQuoteMessages(t *testing.T) {
 		}
 	}
 }
+
+// TestRequestTrailersNeverReachTheUpstream: the trailer of a chunked
+// request is not forwarded, neither as a trailer nor as header fields.
+// When the gateway read the body (the policy reads it, or request
+// transforms), fasthttp once wrote the trailer's fields as headers after
+// the prune had passed: an override header, a forged X-Request-Id, an API
+// key on a strip route and a conditional header reached the upstream.
+func TestRequestTrailersNeverReachTheUpstream(t *testing.T) {
+	t.Parallel()
+	up := startWireUpstream(t, func(string) string {
+		return "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}"
+	})
+	routes := up.routes()
+	for i := range routes {
+		routes[i].UpstreamAuth = "strip"
+	}
+	tg := startGateway(t, gatewayOpts{routes: routes, policy: `package veil
+seg := input.request.segments
+decision := {"allow": input.request.body_state == "parsed"} if seg[0] == "body"
+decision := {"allow": true, "request_transforms": [{"path": "$.ssn", "action": "redact"}],
+             "response_transforms": [{"path": "$..ssn", "action": "mask", "keep_last": 4}]} if seg[0] == "tx"
+`})
+	trailer := "X-HTTP-Method-Override: DELETE\r\nX-API-Key: never-verified\r\nX-Request-Id: forged\r\n" +
+		"If-None-Match: \"etag-of-the-original\"\r\nX-Custom: trailer-value\r\n"
+	body := `{"ssn":"123-45-6789","n":1}`
+	for _, c := range []struct{ method, path string }{{"POST", "/body/x"}, {"POST", "/tx/x"}, {"GET", "/tx/x"}} {
+		resp, _, _ := tg.rawExchange(t, fmt.Sprintf("%s %s HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"+
+			"Transfer-Encoding: chunked\r\nTrailer: X-Custom\r\nConnection: close\r\n\r\n%x\r\n%s\r\n0\r\n%s\r\n",
+			c.method, c.path, len(body), body, trailer))
+		if resp.StatusCode != 200 {
+			t.Errorf("%s %s: %d", c.method, c.path, resp.StatusCode)
+			continue
+		}
+		up.mu.Lock()
+		head := up.reqs[len(up.reqs)-1]
+		up.mu.Unlock()
+		for _, name := range []string{"X-HTTP-Method-Override", "X-API-Key", "If-None-Match", "X-Custom", "Trailer", "forged"} {
+			if strings.Contains(strings.ToLower(head), strings.ToLower(name)) {
+				t.Errorf("%s %s: %s reached the upstream:\n%s", c.method, c.path, name, head)
+			}
+		}
+		if n := strings.Count(strings.ToLower(head), "x-request-id:"); n != 1 {
+			t.Errorf("%s %s: %d X-Request-Id lines upstream:\n%s", c.method, c.path, n, head)
+		}
+	}
+}
