@@ -158,6 +158,13 @@ type pruner struct {
 
 func (p *pruner) visit(k, v []byte) {
 	c := classOf(k)
+	if c == 0 && bytes.IndexByte(k, '_') >= 0 && p.underscoreVariant(k) {
+		// X_Forwarded_For for X-Forwarded-For: CGI-style servers (PHP-FPM,
+		// WSGI, Rack) read both as one variable, so the client's would
+		// compete with the gateway's. nginx drops such names by default.
+		p.names = append(append(p.names, k...), 0)
+		return
+	}
 	if c&p.drop != 0 || (p.extra != "" && isName(k, p.extra)) {
 		p.names = append(append(p.names, k...), 0)
 	}
@@ -176,6 +183,23 @@ func (p *pruner) visit(k, v []byte) {
 			p.names = append(append(p.names, name...), 0)
 		}
 	}
+}
+
+// underscoreVariant reports whether k, read with '_' as '-', names a
+// header the pass removes.
+func (p *pruner) underscoreVariant(k []byte) bool {
+	var buf [64]byte
+	if len(k) > len(buf) {
+		return false
+	}
+	d := buf[:len(k)]
+	for i, c := range k {
+		if c == '_' {
+			c = '-'
+		}
+		d[i] = c
+	}
+	return classOf(d)&p.drop != 0 || (p.extra != "" && isName(d, p.extra))
 }
 
 // appendJoined appends the values of every line of header key in h,

@@ -84,6 +84,31 @@ func TestPrunePartialAndConditional(t *testing.T) {
 	}
 }
 
+// TestPruneUnderscoreVariants: a client header that reads as a removed one
+// with '_' for '-' (X_Forwarded_For) goes too: CGI-style upstreams map both
+// to one variable. Other underscore names stay.
+func TestPruneUnderscoreVariants(t *testing.T) {
+	raw := "GET /x HTTP/1.1\r\nHost: h\r\nX_Forwarded_For: 6.6.6.6\r\nx_http_method_override: DELETE\r\n" +
+		"X_Request_Id: forged\r\nX_API_Key: k\r\nX_Custom_Thing: 1\r\nX-Keep: 1\r\n\r\n"
+	var req fasthttp.Request
+	req.Header.DisableNormalizing()
+	if err := req.Header.Read(bufioReader(raw)); err != nil {
+		t.Fatal(err)
+	}
+	var p pruner
+	p.pruneRequest(&req.Header, hdrHop|hdrOverride|hdrXFF|hdrRequestID|hdrForwarded, "X-API-Key")
+	var names []string
+	for k := range req.Header.All() {
+		if !strings.EqualFold(string(k), "Host") {
+			names = append(names, string(k))
+		}
+	}
+	sort.Strings(names)
+	if got, want := strings.Join(names, ","), "X-Keep,X_Custom_Thing"; got != want {
+		t.Errorf("got %s\nwant %s", got, want)
+	}
+}
+
 // TestPruneResponse checks the representation headers go only when asked.
 func TestPruneResponse(t *testing.T) {
 	raw := "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: X-Secret\r\n" +

@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -412,5 +414,29 @@ decision := {"allow": true, "request_transforms": [{"path": "$.ssn", "action": "
 		if n := strings.Count(strings.ToLower(head), "x-request-id:"); n != 1 {
 			t.Errorf("%s %s: %d X-Request-Id lines upstream:\n%s", c.method, c.path, n, head)
 		}
+	}
+}
+
+// TestInjectedCredentialReplacesEveryClientLine: on an inject route whose
+// header is not Authorization, a client that sends that header twice once
+// had its second line reach the upstream beside the service credential.
+func TestInjectedCredentialReplacesEveryClientLine(t *testing.T) {
+	t.Parallel()
+	up := startWireUpstream(t, func(string) string {
+		return "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}"
+	})
+	svc := filepath.Join(t.TempDir(), "svc")
+	if err := os.WriteFile(svc, []byte("service-credential\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	routes := up.routes()
+	routes[0].UpstreamAuth, routes[0].InjectAuth = "inject", InjectAuth{Header: "X-Service-Token", ValueFile: svc}
+	tg := startGateway(t, gatewayOpts{routes: routes, policy: "package veil\ndecision := {\"allow\": true}"})
+	resp, _, _ := tg.rawExchange(t, "GET /crm/x HTTP/1.1\r\nHost: x\r\nX-Service-Token: forged-1\r\nx-service-token: forged-2\r\nConnection: close\r\n\r\n")
+	up.mu.Lock()
+	head := up.reqs[len(up.reqs)-1]
+	up.mu.Unlock()
+	if resp.StatusCode != 200 || strings.Contains(head, "forged") || strings.Count(strings.ToLower(head), "x-service-token: service-credential") != 1 {
+		t.Errorf("%d; upstream received:\n%s", resp.StatusCode, head)
 	}
 }

@@ -649,6 +649,9 @@ func (g *Gateway) forward(x *exchange) errCode {
 	}
 	req.Header.SetCanonical(hXRequestID, x.reqID)
 	if r.auth == "inject" {
+		// Every client line of it: Set replaces only the first, and a
+		// second would reach the upstream beside the service credential.
+		req.Header.Del(r.injectHeader)
 		req.Header.Set(r.injectHeader, r.injectValue)
 	}
 
