@@ -16,6 +16,8 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/veilgw/veil/identity"
 )
 
 // The upstream's customer record, and what a client of a /masked route
@@ -438,5 +440,64 @@ func TestInjectedCredentialReplacesEveryClientLine(t *testing.T) {
 	up.mu.Unlock()
 	if resp.StatusCode != 200 || strings.Contains(head, "forged") || strings.Count(strings.ToLower(head), "x-service-token: service-credential") != 1 {
 		t.Errorf("%d; upstream received:\n%s", resp.StatusCode, head)
+	}
+}
+
+// TestPolicyTextQuotingRequestDataIsWithheld: the reason, the audit tags
+// and the audit path template are policy text that Rego may build from the
+// input; whichever quotes a request value or a custom claim of the
+// caller's token is withheld. The reason is checked before it is cut to
+// 200 bytes and cleaned of control characters (either once hid the quote).
+// A reason naming the caller or a role is kept.
+func TestPolicyTextQuotingRequestDataIsWithheld(t *testing.T) {
+	t.Parallel()
+	up := startUpstream(t, nil)
+	tg := startGateway(t, gatewayOpts{routes: catchAll(up), policy: `package veil
+seg := input.request.segments
+decision := {"allow": false, "reason": concat("", [concat("", array.concat(["lookup refused"], [x | some i in numbers.range(1, 176); x := "."])), input.request.query.ssn[0]])} if seg[0] == "long"
+decision := {"allow": false, "reason": sprintf("ssn %s refused", [input.request.body.ssn])} if seg[0] == "ctl"
+decision := {"allow": false, "reason": sprintf("%s may not read this", [input.subject.claims.email])} if seg[0] == "claim"
+decision := {"allow": false, "reason": sprintf("%s (role %s) may not read this", [input.subject.id, input.subject.roles[0]])} if seg[0] == "role"
+decision := {"allow": true, "audit": {"path": sprintf("/crm/customers/%s", [input.request.query.email[0]]),
+             "tags": {"customer": input.request.headers["x-customer-ssn"][0], "purpose": "support"}}} if seg[0] == "tags"
+`})
+	tok, err := identity.MintHS256(tg.secret, "u-7", []string{"support"}, time.Hour, map[string]any{"email": "jane.doe@example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	auth := map[string]string{"Authorization": "Bearer " + tok, "Content-Type": "application/json"}
+	cases := []struct {
+		method, path, body string
+		hdr                map[string]string
+		secrets            []string
+		want               string // in the event
+	}{
+		{"GET", "/long/x?ssn=123-45-6789", "", nil, []string{"123-45-6"}, reasonWithheld},
+		{"POST", "/ctl/x", `{"ssn":"078-05-1120\n"}`, auth, []string{"078-05-1120"}, reasonWithheld},
+		{"GET", "/claim/x", "", auth, []string{"jane.doe"}, reasonWithheld},
+		{"GET", "/role/x", "", auth, nil, "u-7 (role support) may not read this"},
+		{"GET", "/tags/x?email=jane@example.com", "", map[string]string{"X-Customer-Ssn": "078-05-1120"},
+			[]string{"jane@example.com", "078-05-1120"}, `"purpose":"support"`},
+	}
+	for i, c := range cases {
+		var body []byte
+		if c.body != "" {
+			body = []byte(c.body)
+		}
+		resp, out := tg.do(t, c.method, c.path, body, c.hdr)
+		lines := tg.waitAudit(t, i+1)
+		for _, s := range c.secrets {
+			// The answer too when it is the gateway's (a deny): an allowed
+			// request's answer is the upstream's.
+			if strings.Contains(lines[i], s) || (resp.StatusCode != 200 && bytes.Contains(out, []byte(s))) {
+				t.Errorf("%s %s: %q reached the answer (%d %s) or the event: %s", c.method, c.path, s, resp.StatusCode, out, lines[i])
+			}
+		}
+		if !strings.Contains(lines[i], c.want) {
+			t.Errorf("%s %s: event lacks %q: %s", c.method, c.path, c.want, lines[i])
+		}
+	}
+	if last := tg.audit.lines()[len(cases)-1]; !strings.Contains(last, pathWithheld) || !strings.Contains(last, tagWithheld) {
+		t.Errorf("tags/path: %s", last)
 	}
 }

@@ -395,19 +395,16 @@ func (g *Gateway) decide(x *exchange) errCode {
 	x.ev.PolicyRevision = d.Revision
 	x.ev.DecisionID = x.ev.RequestID
 	x.ev.Allowed = d.Allow
-	x.ev.Tags = d.Audit.Tags
-	if d.Audit.Path != "" {
-		x.ev.Path = d.Audit.Path
-	}
+	checkedAudit(x, d.Audit.Tags, d.Audit.Path)
 	if !d.Allow {
 		g.metrics.decisionDeny.Inc()
-		x.ev.Reason = checkedReason(safeReason(d.Reason), x, d.Audit.Path != "")
+		x.ev.Reason = safeReason(checkedReason(d.Reason, x, d.Audit.Path != ""))
 		x.failStatus = d.Status
 		x.failMsg = x.ev.Reason
 		return errPolicyDenied
 	}
 	g.metrics.decisionAllow.Inc()
-	x.ev.Reason = checkedReason(safeReason(d.Reason), x, d.Audit.Path != "")
+	x.ev.Reason = safeReason(checkedReason(d.Reason, x, d.Audit.Path != ""))
 	progs := g.compiled(d)
 	if progs.err != nil {
 		g.log.Warn("policy returned invalid "+progs.what, zap.String("revision", d.Revision), zap.Error(progs.err))
