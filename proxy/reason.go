@@ -55,7 +55,9 @@ func checkedAudit(x *exchange, tags map[string]string, path string) {
 	}
 	if path != "" {
 		x.ev.Path = path
-		if quotesRequestData(path, x, true) {
+		// Not against the path's segments: a template repeats the static
+		// ones (/crm/customers/{id}).
+		if quotesRequestData(path, x, false) {
 			x.ev.Path = pathWithheld
 		}
 	}
