@@ -395,6 +395,18 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 	case <-done:
 	case <-ctx.Done():
 		err = errors.Join(err, ctx.Err())
+		// Requests still running were accepted and will be answered: each
+		// must get its audit event, so the trail stays open until they
+		// finish — at most upstream_timeout more, by when a silent
+		// upstream has failed them (a body still streaming with progress
+		// can take longer: then their events are lost, and said so).
+		t := time.NewTimer(g.cfg.Limits.UpstreamTimeout + time.Second)
+		select {
+		case <-done:
+		case <-t.C:
+			g.log.Error("requests still running at shutdown after the grace and upstream_timeout: their audit events are lost")
+		}
+		t.Stop()
 	}
 	g.Close()
 	return err

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -192,6 +193,42 @@ func TestGracefulShutdownFinishesInFlight(t *testing.T) {
 	}
 	if lines := tg.audit.lines(); len(lines) != 1 {
 		t.Fatalf("%d audit events after shutdown", len(lines))
+	}
+}
+
+// TestShutdownPastTheGraceStillAudits: a request still running when the
+// grace ends is answered, so it must be audited: the trail stays open until
+// it finishes (bounded by upstream_timeout). It once closed at the grace's
+// end and the event was dropped.
+func TestShutdownPastTheGraceStillAudits(t *testing.T) {
+	t.Parallel()
+	up := startUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(600 * time.Millisecond)
+		fmt.Fprint(w, `{"ok":true}`)
+	})
+	tg := startGateway(t, gatewayOpts{policy: testPolicy, routes: catchAll(up)})
+	res := make(chan int, 1)
+	go func() {
+		resp, err := testClient.Get(tg.base + "/api/slow")
+		if err != nil {
+			res <- 0
+			return
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		res <- resp.StatusCode
+	}()
+	waitUntil(t, func() bool { return up.hits.Load() == 1 })
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if err := tg.g.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("shutdown past the grace: %v", err)
+	}
+	if code := <-res; code != 200 {
+		t.Fatalf("in-flight request: %d", code)
+	}
+	if lines := tg.audit.lines(); len(lines) != 1 {
+		t.Fatalf("%d audit events for one answered request", len(lines))
 	}
 }
 
