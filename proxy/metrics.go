@@ -23,7 +23,6 @@ type metrics struct {
 	upstreamDur  *prometheus.HistogramVec
 	auditEvents  prometheus.Counter
 	auditErrors  prometheus.Counter
-	revision     *prometheus.GaugeVec
 
 	// Resolved children of the vectors above (see labelled).
 	requestsBy                                 *labelled[prometheus.Counter]  // route, status
@@ -132,6 +131,24 @@ func (c *cacheCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.misses, prometheus.CounterValue, float64(m))
 }
 
+// revisionCollector reports the policy revision being served at scrape
+// time, so a hot reload shows (a gauge set once kept the first revision).
+type revisionCollector struct {
+	desc     *prometheus.Desc
+	revision func() string
+}
+
+func newRevisionCollector(revision func() string) *revisionCollector {
+	return &revisionCollector{revision: revision,
+		desc: prometheus.NewDesc("veil_policy_revision_info", "The policy revision being served (value 1).", []string{"revision"}, nil)}
+}
+
+func (c *revisionCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *revisionCollector) Collect(ch chan<- prometheus.Metric) {
+	ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, 1, c.revision())
+}
+
 func newMetrics() *metrics {
 	m := &metrics{reg: prometheus.NewRegistry()}
 	defer m.resolve()
@@ -144,9 +161,8 @@ func newMetrics() *metrics {
 	m.upstreamDur = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "veil_upstream_duration_seconds", Help: "Time to upstream response headers, by route.", Buckets: buckets}, []string{"route"})
 	m.auditEvents = prometheus.NewCounter(prometheus.CounterOpts{Name: "veil_audit_events_total", Help: "Audit events chained and queued for the sinks."})
 	m.auditErrors = prometheus.NewCounter(prometheus.CounterOpts{Name: "veil_audit_errors_total", Help: "Audit events lost for some sink (no queue slot or spool) or not encodable."})
-	m.revision = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "veil_policy_revision_info", Help: "The policy revision being served (value 1)."}, []string{"revision"})
 	m.reg.MustRegister(m.requests, m.decisions, m.transforms, m.failedValues, m.duration, m.upstreamDur,
-		m.auditEvents, m.auditErrors, m.revision,
+		m.auditEvents, m.auditErrors,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -373,11 +373,14 @@ func (g *Gateway) decide(x *exchange) errCode {
 	d, err := x.rev.Decide(context.Background(), in)
 	x.ev.PolicyRevision = x.rev.ID()
 	if err != nil {
-		g.metrics.decisionError.Inc()
-		switch {
-		case errors.Is(err, policy.ErrUndefined):
+		if errors.Is(err, policy.ErrUndefined) {
+			// An undefined decision is a deny (DESIGN), not an error.
+			g.metrics.decisionDeny.Inc()
 			x.ev.Reason = "policy decision undefined"
 			return errPolicyDenied
+		}
+		g.metrics.decisionError.Inc()
+		switch {
 		case errors.Is(err, policy.ErrDuplicateKey):
 			return errDuplicateKey
 		case errors.Is(err, policy.ErrBodyTooDeep):
@@ -403,14 +406,15 @@ func (g *Gateway) decide(x *exchange) errCode {
 		x.failMsg = x.ev.Reason
 		return errPolicyDenied
 	}
-	g.metrics.decisionAllow.Inc()
 	x.ev.Reason = safeReason(checkedReason(d.Reason, x, d.Audit.Path != ""))
 	progs := g.compiled(d)
 	if progs.err != nil {
+		g.metrics.decisionError.Inc() // a 500, not an allow
 		g.log.Warn("policy returned invalid "+progs.what, zap.String("revision", d.Revision), zap.Error(progs.err))
 		x.ev.Allowed = false
 		return errInvalidDecision
 	}
+	g.metrics.decisionAllow.Inc()
 	x.progs = progs
 	x.respRules = len(d.ResponseTransforms) > 0
 	return errNone

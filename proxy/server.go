@@ -156,7 +156,7 @@ func New(cfg *Config, opts Options) (*Gateway, error) {
 	if err != nil {
 		return nil, fmt.Errorf("policy: %w", err)
 	}
-	g.metrics.revision.WithLabelValues(g.engine.Revision()).Set(1)
+	g.metrics.reg.MustRegister(newRevisionCollector(g.engine.Revision))
 	g.metrics.reg.MustRegister(newCacheCollector(g.engine.CacheStats))
 	g.ident, err = identity.New(context.Background(), c.Identity, g.log)
 	if err != nil {
