@@ -189,10 +189,12 @@ func (g *Gateway) identify(x *exchange) errCode {
 type trackReader struct {
 	r   io.Reader
 	err error
+	n   int64 // bytes read
 }
 
 func (t *trackReader) Read(p []byte) (int, error) {
 	n, err := t.r.Read(p)
+	t.n += int64(n)
 	if err != nil && err != io.EOF && t.err == nil {
 		t.err = err
 	}
@@ -897,7 +899,11 @@ func (g *Gateway) finish(x *exchange, sent int64, werr error) {
 	ev.BytesOut = sent
 	ev.BytesIn = x.bytesIn
 	if x.countIn {
-		ev.BytesIn = int64(x.ctx.Request.Header.ContentLength())
+		// A streamed body: its declared length, or what was read of a
+		// chunked one (ContentLength is then -1).
+		if ev.BytesIn = int64(x.ctx.Request.Header.ContentLength()); ev.BytesIn < 0 {
+			ev.BytesIn = x.clientBody.n
+		}
 	}
 	if x.decision != nil {
 		var queryHeads, reqHeads, respHeads [][]byte

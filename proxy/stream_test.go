@@ -380,3 +380,23 @@ func TestRefusedClientCertificateIsAuditedAsACredential(t *testing.T) {
 		t.Error("the upstream was reached")
 	}
 }
+
+// TestChunkedStreamBytesInAudited: a chunked request body streamed through
+// untouched is audited with the bytes read (its ContentLength is -1, which
+// was logged as is).
+func TestChunkedStreamBytesInAudited(t *testing.T) {
+	t.Parallel()
+	up := startUpstream(t, nil)
+	// A policy that does not read the body: it streams through.
+	tg := startGateway(t, gatewayOpts{policy: "package veil\ndecision := {\"allow\": true}", routes: catchAll(up)})
+	resp, body, _ := tg.rawExchange(t, "POST /api/x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n3\r\nabc\r\n4\r\ndefg\r\n0\r\n\r\n")
+	if resp.StatusCode != 200 {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+	if got := string(up.last(t).Body); got != "abcdefg" {
+		t.Fatalf("upstream body %q", got)
+	}
+	if lines := tg.waitAudit(t, 1); !contains(lines[0], `"bytes_in":7,`) {
+		t.Errorf("audit: %s", lines[0])
+	}
+}
