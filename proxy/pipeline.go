@@ -638,16 +638,16 @@ func (g *Gateway) forward(x *exchange) errCode {
 		}
 		x.scratch = append(x.scratch, peer...)
 		req.Header.SetCanonical(hXForwardedFor, x.scratch)
+		// The proxy's own, when it sent them; this hop's otherwise.
 		if len(req.Header.Peek("X-Forwarded-Proto")) == 0 {
-			req.Header.SetCanonical(hXForwardedProto, []byte("http"))
+			req.Header.SetCanonical(hXForwardedProto, schemeOf(x.ctx))
+		}
+		if len(req.Header.Peek("X-Forwarded-Host")) == 0 {
+			req.Header.SetCanonical(hXForwardedHost, src.Host())
 		}
 	} else {
 		req.Header.SetCanonical(hXForwardedFor, []byte(peer))
-		if x.ctx.IsTLS() {
-			req.Header.SetCanonical(hXForwardedProto, []byte("https"))
-		} else {
-			req.Header.SetCanonical(hXForwardedProto, []byte("http"))
-		}
+		req.Header.SetCanonical(hXForwardedProto, schemeOf(x.ctx))
 		req.Header.SetCanonical(hXForwardedHost, src.Host())
 	}
 	req.Header.SetCanonical(hXRequestID, x.reqID)
@@ -788,6 +788,19 @@ func (g *Gateway) transformResponse(x *exchange) errCode {
 	x.ev.RecordIDsCut = x.respRes.RecordIDsTruncated
 	g.countTransforms(x.progs.resp.counts, &x.respRes)
 	return errNone
+}
+
+var (
+	schemeHTTP  = []byte("http")
+	schemeHTTPS = []byte("https")
+)
+
+// schemeOf is the scheme the client used to reach the gateway.
+func schemeOf(ctx *fasthttp.RequestCtx) []byte {
+	if ctx.IsTLS() {
+		return schemeHTTPS
+	}
+	return schemeHTTP
 }
 
 // safeMethod reports the methods RFC 9110 9.2.1 defines as safe.

@@ -400,3 +400,39 @@ func TestChunkedStreamBytesInAudited(t *testing.T) {
 		t.Errorf("audit: %s", lines[0])
 	}
 }
+
+// TestTrustedProxyOverTLSForwardedHeaders: behind a trusted proxy that
+// sends no X-Forwarded-Proto or -Host, this hop's values are set: https on
+// the TLS listener (http was set whatever the listener), and the Host.
+func TestTrustedProxyOverTLSForwardedHeaders(t *testing.T) {
+	t.Parallel()
+	pki := newTestPKI(t)
+	up := startUpstream(t, nil)
+	tg := startGateway(t, gatewayOpts{policy: testPolicy, routes: catchAll(up), mutate: func(c *Config) {
+		c.TLS = TLSConfig{CertFile: pki.serverCert, KeyFile: pki.serverKey}
+		c.TrustedProxies = []string{"127.0.0.1/32"}
+	}})
+	roots := x509.NewCertPool()
+	roots.AddCert(pki.ca)
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, ServerName: "127.0.0.1"}}}
+	for _, sent := range []string{"", "http"} {
+		req, _ := http.NewRequest("GET", "https://"+tg.addr+"/api/x", nil)
+		req.Host = "crm.example"
+		if sent != "" {
+			req.Header.Set("X-Forwarded-Proto", sent)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		got := up.last(t).Header
+		want := "https"
+		if sent != "" {
+			want = sent // the trusted proxy's own
+		}
+		if got.Get("X-Forwarded-Proto") != want || got.Get("X-Forwarded-Host") != "crm.example" {
+			t.Errorf("sent %q: upstream X-Forwarded-Proto %q, -Host %q", sent, got.Get("X-Forwarded-Proto"), got.Get("X-Forwarded-Host"))
+		}
+	}
+}
