@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/url"
+	"unicode/utf8"
 )
 
 // queryJSON appends the query parameters of x as a JSON object whose
@@ -45,6 +46,14 @@ func (x *exchange) queryJSON(dst []byte) ([]byte, []string) {
 func (g *Gateway) transformQuery(x *exchange) errCode {
 	if x.progs.query.prog == nil {
 		return errNone
+	}
+	// A name or value that is not UTF-8 cannot be a JSON string as it is
+	// (it would become U+FFFD, and the parameter be lost or altered on the
+	// way back): refused, not rewritten.
+	for k, v := range x.ctx.QueryArgs().All() {
+		if !utf8.Valid(k) || !utf8.Valid(v) {
+			return errBadPath
+		}
 	}
 	doc, names := x.queryJSON(x.scratch[:0])
 	out, err := x.progs.query.prog.Rewrite(nil, doc, &x.queryRes)

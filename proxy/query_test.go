@@ -70,3 +70,26 @@ decision := {"allow": true, "query_transforms": [
 		}
 	}
 }
+
+// TestQueryTransformsRefuseNonUTF8: under query_transforms a parameter
+// name or value that is not UTF-8 is refused (400 bad_path): as a JSON
+// string it would become U+FFFD, and the parameter was silently dropped
+// (name) or altered (value) on the way to the upstream.
+func TestQueryTransformsRefuseNonUTF8(t *testing.T) {
+	t.Parallel()
+	up := startUpstream(t, nil)
+	tg := startGateway(t, gatewayOpts{routes: catchAll(up), policy: `package veil
+decision := {"allow": true, "query_transforms": [{"path": "$.ssn[*]", "action": "mask", "keep_last": 4}]}`})
+	for _, q := range []string{"%ff=1", "q=%ff", "ssn=123-45-6789&%fe=2"} {
+		resp, body := tg.do(t, "GET", "/api/x?"+q, nil, nil)
+		if e := decodeError(t, body); resp.StatusCode != 400 || e.Error.Code != "bad_path" {
+			t.Errorf("?%s: %d %s", q, resp.StatusCode, body)
+		}
+	}
+	if up.hits.Load() != 0 {
+		t.Errorf("the upstream was reached %d times", up.hits.Load())
+	}
+	if resp, _ := tg.do(t, "GET", "/api/x?ssn=123-45-6789&q=%C3%A9", nil, nil); resp.StatusCode != 200 || up.last(t).URI != "/api/x?ssn=%2A%2A%2A%2A%2A%2A%2A6789&q=%C3%A9" {
+		t.Errorf("valid UTF-8: %d, upstream %q", resp.StatusCode, up.last(t).URI)
+	}
+}
