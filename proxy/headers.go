@@ -23,8 +23,9 @@ const (
 	hdrHop hdrClass = 1 << iota
 	// hdrConnection marks the Connection header itself (also hdrHop).
 	hdrConnection
-	// hdrOverride: method-override headers let a client smuggle another
-	// method past the policy; they never reach the upstream.
+	// hdrOverride: method- and path-override headers let a client smuggle
+	// another method or path past the policy; they never reach the
+	// upstream.
 	hdrOverride
 	// hdrForwarded: the forwarding headers, replaced when the peer is not a
 	// trusted proxy so that a client cannot forge them; the other
@@ -83,6 +84,10 @@ var hdrClasses = map[string]hdrClass{
 	"x-http-method-override": hdrOverride,
 	"x-http-method":          hdrOverride,
 	"x-method-override":      hdrOverride,
+	// Path overrides (IIS URL Rewrite, Symfony, Laminas): the upstream
+	// would route by them, not by the path the policy decided on.
+	"x-original-url": hdrOverride,
+	"x-rewrite-url":  hdrOverride,
 
 	"forwarded":           hdrForwarded,
 	"x-forwarded-proto":   hdrForwarded,

@@ -86,10 +86,13 @@ func TestPrunePartialAndConditional(t *testing.T) {
 
 // TestPruneUnderscoreVariants: a client header that reads as a removed one
 // with '_' for '-' (X_Forwarded_For) goes too: CGI-style upstreams map both
-// to one variable. Other underscore names stay.
+// to one variable. Other underscore names stay. Path overrides
+// (X-Original-URL, X-Rewrite-URL) go with the method overrides.
 func TestPruneUnderscoreVariants(t *testing.T) {
 	raw := "GET /x HTTP/1.1\r\nHost: h\r\nX_Forwarded_For: 6.6.6.6\r\nx_http_method_override: DELETE\r\n" +
-		"X_Request_Id: forged\r\nX_API_Key: k\r\nX_Custom_Thing: 1\r\nX-Keep: 1\r\n\r\n"
+		"X_Request_Id: forged\r\nX_API_Key: k\r\nX_Custom_Thing: 1\r\nX-Keep: 1\r\n" +
+		// Path overrides, which some upstreams route by (IIS, Symfony).
+		"X-Original-URL: /admin\r\nx-rewrite-url: /admin\r\nX_Original_URL: /admin\r\n\r\n"
 	var req fasthttp.Request
 	req.Header.DisableNormalizing()
 	if err := req.Header.Read(bufioReader(raw)); err != nil {
