@@ -28,7 +28,7 @@ type Config struct {
 	// TLS enables HTTPS (and optional mTLS) on Listen. Default: plain HTTP.
 	TLS TLSConfig `yaml:"tls"`
 	// AdminListen serves /healthz, /readyz and /metrics. Default
-	// "127.0.0.1:9090"; "" or "off" disables it.
+	// "127.0.0.1:9090" (also when empty); "off" disables it.
 	AdminListen string `yaml:"admin_listen"`
 	// AdminPprof serves Go's profiler under /debug/pprof/ on the admin
 	// listener (for profiling the hot path). Default false: profiles can
