@@ -89,8 +89,8 @@ func appendEventTimes(dst []byte, e *Event, times *timeCache) []byte {
 	dst = append(dst, `,"failed_values":`...)
 	dst = appendInt(dst, int64(e.FailedValues))
 	dst = append(dst, `,"record_ids":`...)
-	dst = appendStrings(dst, e.RecordIDs)
-	if e.RecordIDsCut {
+	dst, n := appendRecordIDs(dst, e.RecordIDs)
+	if e.RecordIDsCut || n < len(e.RecordIDs) {
 		dst = append(dst, `,"record_ids_truncated":true`...)
 	}
 	if len(e.Tags) > 0 {
@@ -225,6 +225,50 @@ func appendUint(dst []byte, v uint64) []byte {
 		b[i] = byte('0' + v)
 	}
 	return append(dst, b[i:]...)
+}
+
+// recordIDsMaxBytes bounds an event's encoded record_ids array: the ids
+// from the first that would take it past this are left out, as those
+// beyond record_ids_max are, and record_ids_truncated is set. A record id
+// is the JSON text of a response value, as large as the value, and an
+// event has up to record_ids_max of them; the other fields come from the
+// request line and headers (bounded by the server) and from the policy.
+// So an event stays far below what the trail's readers accept (maxLine)
+// and what a sink takes as one record (Kafka's default 1 MB message).
+const recordIDsMaxBytes = 64 << 10
+
+// appendRecordIDs appends ids as a JSON array (appendStrings) of at most
+// recordIDsMaxBytes and returns how many ids it holds: a prefix of ids.
+func appendRecordIDs(dst []byte, ids []string) ([]byte, int) {
+	start := len(dst)
+	dst = append(dst, '[')
+	for i, id := range ids {
+		mark := len(dst)
+		// At least the id, its quotes, a comma after the first and the
+		// closing bracket: an id that cannot fit is not encoded to find out.
+		need := len(id) + 3
+		if i > 0 {
+			need++
+		}
+		if mark-start+need > recordIDsMaxBytes {
+			return append(dst[:mark], ']'), i
+		}
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = appendString(dst, id)
+		if len(dst)-start+1 > recordIDsMaxBytes {
+			return append(dst[:mark], ']'), i
+		}
+	}
+	return append(dst, ']'), len(ids)
+}
+
+// recordIDsFit returns how many of ids appendRecordIDs writes (for the
+// zap encoding, MarshalLogObject).
+func recordIDsFit(ids []string) int {
+	_, n := appendRecordIDs(nil, ids)
+	return n
 }
 
 func appendStrings(dst []byte, ss []string) []byte {

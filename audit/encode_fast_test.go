@@ -109,7 +109,7 @@ func BenchmarkAppendRecordIDs(b *testing.B) {
 	dst := make([]byte, 0, 256)
 	b.Run("fast", func(b *testing.B) {
 		for b.Loop() {
-			dst = appendStrings(dst[:0], ids)
+			dst, _ = appendRecordIDs(dst[:0], ids)
 		}
 	})
 	b.Run("escaped", func(b *testing.B) {

@@ -2,11 +2,15 @@ package audit
 
 import (
 	"bytes"
+	"crypto/ed25519"
 	"encoding/json"
 	"io"
 	"math"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -61,6 +65,86 @@ func TestAppendEventMatchesZap(t *testing.T) {
 	e.Tags = map[string]string{"b": "2", "a": "1", "c": "3"}
 	if got := appendEvent(nil, e); !bytes.Contains(got, []byte(`"tags":{"a":"1","b":"2","c":"3"}`)) {
 		t.Errorf("tags: %s", got)
+	}
+}
+
+// TestRecordIDsBoundedBytes: an event's record_ids array is at most
+// recordIDsMaxBytes encoded: the ids from the first that does not fit are
+// left out and record_ids_truncated is set, in both encoders alike. The
+// event is still chained and verifies.
+func TestRecordIDsBoundedBytes(t *testing.T) {
+	t.Parallel()
+	ids := func(n, size int, c string) []string {
+		out := make([]string, n)
+		for i := range out {
+			out[i] = strings.Repeat(c, size)
+		}
+		return out
+	}
+	for name, tc := range map[string]struct {
+		ids  []string
+		kept int
+	}{
+		"small":            {[]string{`"c-1"`, "42"}, 2},
+		"exactly the max":  {ids(1, recordIDsMaxBytes-4, "x"), 1}, // ["x…x"]
+		"one byte over":    {ids(1, recordIDsMaxBytes-3, "x"), 0},
+		"many of 1 KiB":    {ids(100, 1<<10, "x"), 63}, // 63 × 1027 + 1 <= 64 KiB
+		"escaping":         {append(ids(1, 100, "x"), strings.Repeat("\x01", 20000), "1"), 1},
+		"one huge value":   {append(ids(1, 1<<20, "y"), "1"), 0},
+		"escaping exactly": {ids(1, (recordIDsMaxBytes-4)/2, `\`), 1}, // each backslash escaped: two bytes
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			e := sampleEvent()
+			e.RecordIDs = tc.ids
+			got := appendEvent(nil, e)
+			if want := []byte(encodeEvent(t, e)); !bytes.Equal(got, want) {
+				t.Errorf("appendEvent and zap differ (%d and %d bytes)", len(got), len(want))
+			}
+			var ev struct {
+				RecordIDs []string `json:"record_ids"`
+				Truncated bool     `json:"record_ids_truncated"`
+			}
+			if err := json.Unmarshal(got, &ev); err != nil {
+				t.Fatal(err)
+			}
+			if len(ev.RecordIDs) != tc.kept || ev.Truncated != (tc.kept < len(tc.ids)) {
+				t.Errorf("%d ids kept, truncated %v; want %d of %d", len(ev.RecordIDs), ev.Truncated, tc.kept, len(tc.ids))
+			}
+			for i, id := range ev.RecordIDs {
+				if id != strings.ToValidUTF8(tc.ids[i], "\ufffd") {
+					t.Fatalf("id %d changed", i)
+				}
+			}
+			start := bytes.Index(got, []byte(`"record_ids":`)) + len(`"record_ids":`)
+			end := bytes.Index(got[start:], []byte(`],`))
+			if n := end + 1; n > recordIDsMaxBytes {
+				t.Errorf("record_ids array of %d bytes", n)
+			}
+		})
+	}
+	// Chained and verified.
+	var out bytes.Buffer
+	priv := ed25519.NewKeyFromSeed(testSeed)
+	l, err := New(Config{Checkpoint: CheckpointConfig{Every: -1}}, Options{Stdout: &out, Signer: priv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := sampleEvent()
+	e.RecordIDs = ids(100, 1<<10, "z")
+	if err := l.Log(e); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "trail.log")
+	if err := os.WriteFile(p, out.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := Verify(priv.Public().(ed25519.PublicKey), p)
+	if err != nil || !rep.OK() || rep.Chains[0].Events != 1 || !bytes.Contains(out.Bytes(), []byte(`"record_ids_truncated":true`)) {
+		t.Errorf("a truncated event: %+v %v", rep, err)
 	}
 }
 

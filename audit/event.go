@@ -56,8 +56,8 @@ type Event struct {
 	PolicyRevision string
 	Transforms     []TransformCount
 	FailedValues   int
-	RecordIDs      []string
-	RecordIDsCut   bool
+	RecordIDs      []string // JSON texts; encoded up to recordIDsMaxBytes (a prefix; the rest sets record_ids_truncated)
+	RecordIDsCut   bool     // the caller capped RecordIDs (record_ids_max): record_ids_truncated
 	Tags           map[string]string
 	BytesIn        int64
 	BytesOut       int64
@@ -94,7 +94,7 @@ func (e *Event) MarshalLogObject(enc zapcore.ObjectEncoder) error {
 	_ = enc.AddArray("transforms", (*transformsArray)(e))
 	enc.AddInt("failed_values", e.FailedValues)
 	_ = enc.AddArray("record_ids", (*recordIDsArray)(e))
-	if e.RecordIDsCut {
+	if e.RecordIDsCut || recordIDsFit(e.RecordIDs) < len(e.RecordIDs) {
 		enc.AddBool("record_ids_truncated", true)
 	}
 	if len(e.Tags) > 0 {
@@ -119,8 +119,9 @@ func (r *rolesArray) MarshalLogArray(a zapcore.ArrayEncoder) error {
 	return nil
 }
 
+// MarshalLogArray encodes the record ids within recordIDsMaxBytes.
 func (r *recordIDsArray) MarshalLogArray(a zapcore.ArrayEncoder) error {
-	for _, v := range r.RecordIDs {
+	for _, v := range r.RecordIDs[:recordIDsFit(r.RecordIDs)] {
 		a.AppendString(v)
 	}
 	return nil

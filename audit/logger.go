@@ -252,9 +252,10 @@ func (l *Logger) Encode(e *Event) ([]byte, error) {
 func (l *Logger) ChainID() string { return l.chain.id }
 
 // Reserve takes a queue slot on every event sink for e, to be used by
-// Log(e). It fails (ErrUnhealthy) when a sink is failing or stalled or a
-// queue is full: the gateway's deny mode then refuses the request before
-// the upstream sees it.
+// Log(e), so that Log cannot drop e (queue.go). It fails (ErrUnhealthy)
+// when a sink is failing or stalled, a queue is full, or a sink is
+// delivering from its spool and the spool is full: the gateway's deny mode
+// then refuses the request before the upstream sees it.
 func (l *Logger) Reserve(e *Event) error {
 	if err := l.Healthy(); err != nil {
 		return err
@@ -264,9 +265,9 @@ func (l *Logger) Reserve(e *Event) error {
 			continue
 		}
 		o.mu.Lock()
-		ok := o.reserveLocked()
+		why := o.reserveLocked()
 		o.mu.Unlock()
-		if !ok {
+		if why != "" {
 			for _, p := range l.outs[:i] {
 				if !p.witness {
 					p.mu.Lock()
@@ -274,7 +275,7 @@ func (l *Logger) Reserve(e *Event) error {
 					p.mu.Unlock()
 				}
 			}
-			return fmt.Errorf("%w: sink %s queue full", ErrUnhealthy, o.name)
+			return fmt.Errorf("%w: sink %s %s", ErrUnhealthy, o.name, why)
 		}
 	}
 	e.reserved = true

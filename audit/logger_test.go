@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -115,6 +116,7 @@ func TestFileSinkAndValidation(t *testing.T) {
 		{Sinks: []SinkConfig{{Type: "stdout", Witness: true}}},
 		{Sinks: []SinkConfig{{Type: "stdout", Name: "a"}, {Type: "stdout", Name: "a"}}},
 		{Sinks: []SinkConfig{{Type: "file", Path: path, Fsync: "sometimes"}}},
+		{Sinks: []SinkConfig{{Type: "file", Path: path, MaxSizeMB: -1}}},
 		{Sinks: []SinkConfig{{Type: "kafka"}}},
 		{Sinks: []SinkConfig{{Type: "webhook"}}},
 	} {
@@ -258,6 +260,146 @@ func TestReserveAndDrops(t *testing.T) {
 	_ = l.Close()
 }
 
+// TestReservedEventNeverDroppedByAFullSpool: requests reserved their
+// events' places, then the sink started spooling (refused requests'
+// events overflowed its queue) and the spool filled up. The reserved
+// events go to the spool too (chain order), and are never dropped: the
+// spool keeps room for them, and spools one larger than that room anyway.
+func TestReservedEventNeverDroppedByAFullSpool(t *testing.T) {
+	t.Parallel()
+	w := &flakyWriter{gate: make(chan struct{})}
+	l, err := New(Config{
+		Sinks:      []SinkConfig{{Type: "stdout", QueueSize: 4}},
+		SpoolDir:   t.TempDir(),
+		SpoolMaxMB: 1,
+		Checkpoint: CheckpointConfig{Every: -1},
+	}, Options{Stdout: w})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	var once sync.Once
+	release := func() { once.Do(func() { close(w.gate) }) }
+	defer release()
+	waitFor(t, func() bool { return w.calls.Load() == 1 }) // the segment record's Write blocks
+	var held [2]Event
+	for i := range held {
+		if err := l.Reserve(&held[i]); err != nil {
+			t.Fatalf("reserve %d: %v", i, err)
+		}
+	}
+	// Requests refused meanwhile: their events take the last free slot,
+	// then the spool, until it is full.
+	kept := 0
+	for ; ; kept++ {
+		err := l.Log(sampleEvent())
+		if errors.Is(err, ErrDropped) {
+			break
+		}
+		if err != nil || kept > 100000 {
+			t.Fatalf("unreserved event %d: %v", kept, err)
+		}
+	}
+	if st := l.SinkStats()[0]; st.Spooled == 0 {
+		t.Fatalf("nothing spooled: %+v", st)
+	}
+	o := l.outs[0]
+	o.mu.Lock()
+	free := o.spool.max - o.spool.size
+	o.mu.Unlock()
+	if free < int64(len(held))*spoolHold {
+		t.Errorf("the refused requests' events left %d bytes of the spool, want the room kept for %d reserved events", free, len(held))
+	}
+	for i := range held {
+		e := sampleEvent()
+		if i == 1 {
+			e.Path = "/" + strings.Repeat("p", 3*spoolHold) // more than the room kept for it
+		}
+		e.reserved = held[i].reserved
+		if err := l.Log(e); err != nil {
+			t.Fatalf("reserved event %d with the spool full: %v", i, err)
+		}
+	}
+	release()
+	waitFor(t, func() bool { return len(events(w.String())) == kept+len(held) })
+}
+
+// slowWriter fails while fail is set, and takes delay per write.
+type slowWriter struct {
+	syncbuf.Buffer
+	fail  atomic.Bool
+	delay atomic.Int64
+	calls atomic.Int64
+}
+
+func (w *slowWriter) Write(p []byte) (int, error) {
+	w.calls.Add(1)
+	time.Sleep(time.Duration(w.delay.Load()))
+	if w.fail.Load() {
+		return 0, errors.New("sink down")
+	}
+	return w.Buffer.Write(p)
+}
+
+// TestReserveRefusedWhileAFullSpoolDrains: after an outage that filled the
+// spool, the sink recovers and is healthy, but every new event goes to
+// the spool (order) until it is drained, and the spool has no room:
+// Reserve refuses (the gateway answers 503) instead of admitting a request
+// whose event would be dropped. Once the spool is drained, it admits again.
+func TestReserveRefusedWhileAFullSpoolDrains(t *testing.T) {
+	t.Parallel()
+	w := &slowWriter{}
+	w.fail.Store(true)
+	l, err := New(Config{
+		Sinks:      []SinkConfig{{Type: "stdout", QueueSize: 8}},
+		SpoolDir:   t.TempDir(),
+		SpoolMaxMB: 1,
+		Checkpoint: CheckpointConfig{Every: -1},
+	}, Options{Stdout: w})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	for i := 0; ; i++ {
+		if err := l.Log(sampleEvent()); errors.Is(err, ErrDropped) {
+			break
+		} else if err != nil || i > 100000 {
+			t.Fatalf("event %d: %v", i, err)
+		}
+	}
+	w.delay.Store(int64(100 * time.Millisecond)) // recovered, slowly
+	w.fail.Store(false)
+	waitFor(t, func() bool { return l.Healthy() == nil })
+	admitted, refused := 0, 0
+	for l.SinkStats()[0].Spooled > 0 {
+		e := sampleEvent()
+		if err := l.Reserve(e); err != nil {
+			if !errors.Is(err, ErrUnhealthy) {
+				t.Fatalf("reserve while the spool drains: %v, want ErrUnhealthy", err)
+			}
+			if strings.Contains(err.Error(), "spool full") {
+				refused++
+			}
+			time.Sleep(5 * time.Millisecond)
+			continue
+		}
+		admitted++
+		if err := l.Log(e); err != nil {
+			t.Fatalf("admitted (reserved) event %d while the spool drains: %v", admitted, err)
+		}
+	}
+	if refused == 0 {
+		t.Error(`Reserve never refused ("spool full") while a full spool drained`)
+	}
+	e := sampleEvent()
+	if err := l.Reserve(e); err != nil {
+		t.Fatalf("reserve once the spool is drained: %v", err)
+	}
+	if err := l.Log(e); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestShutdownSpoolsWhatASinkCannotTake: a sink down at shutdown keeps
 // its records on disk; the next start delivers them first.
 func TestShutdownSpoolsWhatASinkCannotTake(t *testing.T) {
@@ -289,6 +431,87 @@ func TestShutdownSpoolsWhatASinkCannotTake(t *testing.T) {
 	if len(lines) != 1+5+1+1 || !strings.Contains(lines[0], `"segment":{"chain_id":"`+l.ChainID()) ||
 		!strings.Contains(lines[6], `"segment":{"chain_id":"`+l2.ChainID()) || !strings.Contains(lines[7], l2.ChainID()) {
 		t.Fatalf("delivered after restart:\n%s", up.String())
+	}
+}
+
+// TestShutdownDoesNotSpoolADeliveredBatch: drain_timeout passes while a
+// Write to a slow destination is in flight; the Write then completes
+// (shutdown waits for it). Its batch is delivered, so it is not spooled:
+// after the restart every event is there once and the trail verifies.
+func TestShutdownDoesNotSpoolADeliveredBatch(t *testing.T) {
+	t.Parallel()
+	cfg := Config{SpoolDir: t.TempDir(), DrainTimeout: 100 * time.Millisecond, Checkpoint: CheckpointConfig{Every: -1}}
+	priv := ed25519.NewKeyFromSeed(testSeed)
+	w := &slowWriter{}
+	w.delay.Store(int64(400 * time.Millisecond))
+	l, err := New(cfg, Options{Stdout: w, Signer: priv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		if err := l.Log(sampleEvent()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, func() bool { return w.calls.Load() >= 1 }) // a Write is in flight
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	w.delay.Store(0)
+	l2, err := New(cfg, Options{Stdout: w, Signer: priv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l2.Log(sampleEvent()); err != nil {
+		t.Fatal(err)
+	}
+	if err := l2.Close(); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "trail.log")
+	if err := os.WriteFile(p, []byte(w.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := Verify(priv.Public().(ed25519.PublicKey), p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(events(w.String())); n != 6 || !rep.OK() {
+		t.Errorf("%d event lines for 6 events; damages %+v\n%s", n, rep.Damages, w.String())
+	}
+}
+
+// TestShutdownSpoolsABatchStillInFlight: a Write that outlasts
+// drain_timeout and the grace shutdown gives it may or may not land: its
+// batch is spooled, so the next start delivers it (at least once).
+func TestShutdownSpoolsABatchStillInFlight(t *testing.T) {
+	t.Parallel()
+	cfg := Config{SpoolDir: t.TempDir(), DrainTimeout: 50 * time.Millisecond, Checkpoint: CheckpointConfig{Every: -1}}
+	stuck := &flakyWriter{gate: make(chan struct{})}
+	defer close(stuck.gate)
+	l, err := New(cfg, Options{Stdout: stuck})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		if err := l.Log(sampleEvent()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, func() bool { return stuck.calls.Load() >= 1 })
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	up := &syncbuf.Buffer{}
+	l2, err := New(cfg, Options{Stdout: up})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l2.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(up.String(), `"segment":{"chain_id":"`+l.ChainID()) || len(events(up.String())) != 5 {
+		t.Errorf("delivered after restart:\n%s", up.String())
 	}
 }
 

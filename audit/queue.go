@@ -30,6 +30,17 @@ import (
 // before it calls the upstream, so the event of every request that reached
 // the upstream has a place; events of requests refused earlier take a
 // free slot, else the spool, else they are dropped and counted.
+//
+// A reserved event can still have to go to the spool: the sink was
+// spooling when it was reserved, or started spooling (for order) since.
+// So unreserved records leave spoolHold bytes of the spool free per
+// outstanding reservation, Reserve refuses while the sink is spooling and
+// its spool lacks that room for one more, and a reserved event is spooled
+// whatever the spool holds: it is never dropped. The spool passes
+// spool_max_mb only when reserved events need more than the room kept for
+// them (events larger than spoolHold, or more reservations than the spool
+// had room for when spooling began; reservations never outnumber
+// queue_size).
 
 const (
 	maxBatch     = 512
@@ -41,6 +52,12 @@ const (
 	// records arriving together share one write.
 	linger      = 2 * time.Millisecond
 	lingerBelow = 128
+	// spoolHold is the spool room kept per reserved event (a typical
+	// event is well under 1 KiB).
+	spoolHold = 4 << 10
+	// closeGrace bounds how long shutdown waits, after drain_timeout, for
+	// a Write in flight to finish.
+	closeGrace = time.Second
 )
 
 // cpRef identifies a checkpoint record in a queue (for the state file).
@@ -118,13 +135,21 @@ func (o *output) healthy() error {
 	return nil
 }
 
-// reserve takes one FIFO slot for a future event; o.mu must be held.
-func (o *output) reserveLocked() bool {
-	if o.closing || o.queued()+o.reserved >= o.size {
-		return false
+// reserveLocked takes one FIFO slot for a future event, and while the
+// sink is spooling makes sure its spool has room for the event (it will
+// go there) beside the other reserved ones; o.mu must be held. It returns
+// why it cannot ("" when it did).
+func (o *output) reserveLocked() string {
+	switch {
+	case o.closing:
+		return "closing"
+	case o.queued()+o.reserved >= o.size:
+		return "queue full"
+	case o.spool != nil && o.spool.count > 0 && !o.spool.fits(int64(o.reserved+1)*spoolHold):
+		return "spool full"
 	}
 	o.reserved++
-	return true
+	return ""
 }
 
 // enqueue appends a copy of line; o.mu must NOT be held. reserved says
@@ -179,7 +204,14 @@ func (o *output) push(line []byte, owned *[]byte, reserved bool, cp *cpRef) bool
 		return true
 	}
 	if o.spool != nil {
-		err := o.spool.append(line)
+		// A reserved event is spooled whatever the spool holds; another
+		// record leaves the room held for the reserved ones.
+		var err error
+		if !reserved && !o.spool.fits(int64(len(line))+int64(o.reserved)*spoolHold) {
+			err = fmt.Errorf("spool %s is full (%d bytes)", o.spool.path, o.spool.max)
+		} else {
+			err = o.spool.append(line)
+		}
 		if err == nil {
 			o.signal()
 			return true
@@ -265,7 +297,7 @@ func (o *output) run() {
 				}
 				o.mu.Lock()
 			}
-			if o.aborted {
+			if o.aborted || o.stopped() {
 				o.mu.Unlock()
 				return
 			}
@@ -384,6 +416,16 @@ func (o *output) reformat(batch [][]byte) [][]byte {
 	return out
 }
 
+// stopped reports whether the drain deadline has passed.
+func (o *output) stopped() bool {
+	select {
+	case <-o.stop:
+		return true
+	default:
+		return false
+	}
+}
+
 // sleep waits d or until the drain deadline; false means stop.
 func (o *output) sleep(d time.Duration) bool {
 	t := time.NewTimer(d)
@@ -398,6 +440,14 @@ func (o *output) sleep(d time.Duration) bool {
 
 // close drains the queue until deadline, then spools what is left (when a
 // spool exists) so the next run delivers it, and closes the sink.
+//
+// At the deadline delivery stops at its next step, but a Write may be in
+// flight, its batch still in the queue (a batch leaves the queue once
+// delivered). close waits for it (closeGrace) before it spools the queue:
+// a batch that lands meanwhile has left the queue and is not delivered
+// again at the next start. Only a Write still in flight after closeGrace
+// has its batch spooled (it may land too: then it is delivered twice, and
+// the verifier reports the repeat as "reordered").
 func (o *output) close(deadline time.Time) error {
 	o.mu.Lock()
 	o.closing = true
@@ -414,6 +464,10 @@ func (o *output) close(deadline time.Time) error {
 	}
 	var err error
 	if !drained {
+		select {
+		case <-o.done:
+		case <-time.After(closeGrace):
+		}
 		o.mu.Lock()
 		o.aborted = true
 		left := o.queued()
@@ -434,11 +488,6 @@ func (o *output) close(deadline time.Time) error {
 		} else if o.spool != nil && o.spool.count > 0 {
 			o.log.Warn("audit sink not drained at shutdown; records spooled for the next start",
 				zap.String("sink", o.name), zap.Int("records", o.spool.count))
-		}
-		// The goroutine may still be inside a Write; give it a moment.
-		select {
-		case <-o.done:
-		case <-time.After(time.Second):
 		}
 	}
 	err = errors.Join(err, o.sink.Close())
@@ -498,10 +547,11 @@ func openSpool(path string, max int64) (*spool, error) {
 	return s, nil
 }
 
+// fits reports whether n more bytes fit within the spool's max.
+func (s *spool) fits(n int64) bool { return s.max <= 0 || s.size+n <= s.max }
+
+// append adds line at the end; the caller checked fits.
 func (s *spool) append(line []byte) error {
-	if s.max > 0 && s.size+int64(len(line)) > s.max {
-		return fmt.Errorf("spool %s is full (%d bytes)", s.path, s.max)
-	}
 	if _, err := s.w.Write(line); err != nil {
 		return err
 	}

@@ -42,7 +42,9 @@ type SinkConfig struct {
 
 	// Path of the file sink. Required for type file.
 	Path string `yaml:"path"`
-	// MaxSizeMB rotates the file at this size. Default 100.
+	// MaxSizeMB rotates the file before it would pass this size; a batch
+	// that fits in one file is not split across two, and a single record
+	// this large gets a file of its own. Default 100.
 	MaxSizeMB int `yaml:"max_size_mb"`
 	// RotateEvery rotates the file when it is this old (0: never by age).
 	RotateEvery time.Duration `yaml:"rotate_every"`
@@ -135,6 +137,9 @@ func validateSink(i int, s *SinkConfig) error {
 	case "file":
 		if s.Path == "" {
 			return fmt.Errorf("audit: sinks[%d]: file sink needs path", i)
+		}
+		if s.MaxSizeMB < 0 {
+			return fmt.Errorf("audit: sinks[%d]: max_size_mb must be >= 0", i)
 		}
 		switch s.Fsync {
 		case "", "batch", "interval", "never":

@@ -2,6 +2,8 @@ package audit
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -14,8 +16,8 @@ import (
 	"gopkg.in/natefinch/lumberjack.v2"
 )
 
-// fileSink appends lines to a file that lumberjack rotates by size (and
-// that the sink rotates by age), and fsyncs per its policy:
+// fileSink appends lines to a file that rotates by size (max_size_mb)
+// and by age, and fsyncs per its policy:
 //
 //   - interval (default): a background fsync at most once a second, so
 //     writes never wait on the disk (not even on a slow fsync: a write only
@@ -26,13 +28,39 @@ import (
 //     by an fsync under load, and records still queued are what a kill -9
 //     loses.
 //   - never: leave it to the OS.
+//
+// lumberjack writes the file and renames, compresses and prunes rotated
+// files, but the sink decides when to rotate (rotate), so that:
+//
+//   - a batch lands in one file whenever it fits in one (the sink rotates
+//     before it rather than in its middle), and a failed write is undone
+//     by cutting that file back to where the batch began (undo): a disk
+//     that fills mid-line leaves no fragment for the retry to append to;
+//   - a line that alone reaches max_size_mb, which lumberjack refuses,
+//     gets a file of its own (writeAlone) instead of wedging the sink;
+//   - two rotations are never within one millisecond: lumberjack names a
+//     rotated file by the time to the millisecond and renames over a file
+//     of that name.
 type fileSink struct {
 	lj          *lumberjack.Logger
 	path        string
 	fsync       string
+	max         int64 // max_size_mb in bytes
+	size        int64 // bytes in the current file, as lumberjack counts them
 	rotateEvery time.Duration
 	opened      time.Time // when the current file was started (age rotation)
+	rotatedMs   int64     // Unix milliseconds of the last rotation
 	buf         []byte
+
+	// cut, when >= 0, is the offset a failed write's leftovers must be
+	// cut back to before anything else is written (undo could not).
+	cut int64
+	// The lines of a failed batch that are in the trail (in a file rotated
+	// before the failure, or written before a failed fsync): the first
+	// sentLines, whose bytes hash to sentSum. The retry of the same batch
+	// resumes after them (resume).
+	sentLines int
+	sentSum   [sha256.Size]byte
 
 	syncMu    sync.Mutex
 	syncf     *os.File               // a second handle on the current file, for fsync; guarded by syncMu
@@ -43,8 +71,7 @@ type fileSink struct {
 	done      chan struct{}
 }
 
-// chunk bounds one write: lumberjack refuses a single write larger than
-// max_size_mb, and a batch is at most a few MiB.
+// chunk bounds one write syscall of a batch.
 const chunk = 256 << 10
 
 func newFileSink(c *SinkConfig) (*fileSink, error) {
@@ -69,13 +96,16 @@ func openFileSink(c *SinkConfig, syncEvery time.Duration, fsyncFile func(*os.Fil
 		lj:          &lumberjack.Logger{Filename: c.Path, MaxSize: size, MaxBackups: c.MaxBackups, MaxAge: c.MaxAgeDays, Compress: c.Compress},
 		path:        c.Path,
 		fsync:       fsync,
+		max:         int64(size) << 20,
 		rotateEvery: c.RotateEvery,
 		opened:      time.Now(),
+		cut:         -1,
 		fsyncFile:   fsyncFile,
 		syncEvery:   syncEvery,
 	}
 	if fi, err := os.Stat(c.Path); err == nil {
 		s.opened = fi.ModTime() // an existing file is at least this old
+		s.size = fi.Size()
 	}
 	if fsync == "interval" {
 		s.stop, s.done = make(chan struct{}), make(chan struct{})
@@ -137,33 +167,61 @@ func repairTornTail(path string) error {
 	return f.Sync()
 }
 
+// Write appends lines in order. It cuts every batch into runs: the
+// lines that fit in an empty file together (a line that alone reaches
+// max_size_mb is a run of its own). A run goes to the current file when
+// it fits there, else to a new one, so a batch that fits in a file is
+// never split across two.
 func (s *fileSink) Write(lines [][]byte) error {
+	if s.cut >= 0 {
+		if err := s.cutTail(); err != nil {
+			return fmt.Errorf("audit file sink: cutting a failed write's leftovers: %w", err)
+		}
+	}
+	i := s.resume(lines)
 	if s.rotateEvery > 0 && time.Since(s.opened) >= s.rotateEvery {
-		if err := s.lj.Rotate(); err != nil {
+		if err := s.rotate(); err != nil {
+			s.keep(lines, i)
 			return err
 		}
-		s.opened = time.Now()
 	}
-	s.buf = s.buf[:0]
-	for _, l := range lines {
-		if len(s.buf)+len(l) > chunk && len(s.buf) > 0 {
-			if _, err := s.lj.Write(s.buf); err != nil {
+	for i < len(lines) {
+		j, n := i, int64(0)
+		for j < len(lines) && n+int64(len(lines[j])) < s.max {
+			n += int64(len(lines[j]))
+			j++
+		}
+		if j == i {
+			j, n = i+1, int64(len(lines[i]))
+		}
+		if s.size > 0 && s.size+n >= s.max {
+			if err := s.rotate(); err != nil {
+				s.keep(lines, i) // lines[:i] are in the trail
 				return err
 			}
-			s.buf = s.buf[:0]
 		}
-		s.buf = append(s.buf, l...)
-	}
-	if len(s.buf) > 0 {
-		if _, err := s.lj.Write(s.buf); err != nil {
+		start := s.size
+		var err error
+		if n >= s.max {
+			err = s.writeAlone(lines[i])
+		} else {
+			err = s.writeRun(lines[i:j])
+		}
+		if err != nil {
+			s.undo(start)
+			s.keep(lines, i)
 			return err
 		}
+		i = j
 	}
 	switch s.fsync {
 	case "batch":
 		s.syncMu.Lock()
 		defer s.syncMu.Unlock()
-		return s.syncLocked()
+		if err := s.syncLocked(); err != nil {
+			s.keep(lines, len(lines)) // written: the retry only fsyncs
+			return err
+		}
 	case "interval":
 		// Not under syncMu: the background fsync holds it for as long as
 		// the disk takes, and delivery must not wait for that (under load
@@ -171,6 +229,142 @@ func (s *fileSink) Write(lines [][]byte) error {
 		s.dirty.Store(true)
 	}
 	return nil
+}
+
+// writeRun writes lines, fewer than max_size_mb together, through
+// lumberjack in chunks. Write has made sure they fit in the current file,
+// so lumberjack does not rotate in their middle.
+func (s *fileSink) writeRun(lines [][]byte) error {
+	s.buf = s.buf[:0]
+	for _, l := range lines {
+		if len(s.buf)+len(l) > chunk && len(s.buf) > 0 {
+			if err := s.writeChunk(); err != nil {
+				return err
+			}
+		}
+		s.buf = append(s.buf, l...)
+	}
+	if len(s.buf) > 0 {
+		return s.writeChunk()
+	}
+	return nil
+}
+
+func (s *fileSink) writeChunk() error {
+	n, err := s.lj.Write(s.buf)
+	s.size += int64(n)
+	s.buf = s.buf[:0]
+	return err
+}
+
+// writeAlone writes a line that alone reaches max_size_mb, which
+// lumberjack refuses to write, to the current file (empty: Write rotated
+// before it) around lumberjack; the next write rotates, so the line has a
+// file of its own. lumberjack's handle is closed first (a new file's is
+// not in append mode: it would write over the line), to be reopened in
+// append mode by its next write. The file is fsynced unless the policy is
+// never: it is rotated away before the interval policy's next tick.
+func (s *fileSink) writeAlone(line []byte) error {
+	if err := s.lj.Close(); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(s.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	n, err := f.Write(line)
+	s.size += int64(n)
+	if err == nil && s.fsync != "never" {
+		err = s.fsyncFile(f)
+	}
+	return errors.Join(err, f.Close())
+}
+
+// rotate starts a new file, at least one millisecond after the last
+// rotation: lumberjack names a rotated file by the time to the millisecond
+// and renames over an existing file of that name, so a second rotation
+// within the same millisecond (a backlog draining, an oversize line)
+// would replace the first rotated file and lose its records.
+func (s *fileSink) rotate() error {
+	for {
+		wait := time.Until(time.UnixMilli(s.rotatedMs + 1))
+		if wait <= 0 {
+			break
+		}
+		time.Sleep(wait)
+	}
+	err := s.lj.Rotate()
+	now := time.Now()
+	s.rotatedMs, s.opened = now.UnixMilli(), now
+	if err != nil {
+		s.size = fileSize(s.path) // the rename may or may not have happened
+		return err
+	}
+	s.size = 0
+	return nil
+}
+
+// undo cuts the current file back to start, the size it had before a
+// write that failed (a full disk writes part of a line, then fails), so
+// that the retry appends where the failed write began. lumberjack's handle
+// is closed first: a new file's is not in append mode, and would write the
+// retry at its old offset, past the cut; its next write reopens the file
+// in append mode. When the cut fails, the next Write tries it again before
+// writing anything.
+func (s *fileSink) undo(start int64) {
+	_ = s.lj.Close()
+	s.cut = start
+	_ = s.cutTail()
+}
+
+// cutTail cuts the current file to s.cut (never lengthening it).
+func (s *fileSink) cutTail() error {
+	fi, err := os.Stat(s.path)
+	switch {
+	case os.IsNotExist(err):
+		s.size = 0
+	case err != nil:
+		return err
+	case fi.Size() > s.cut:
+		if err := os.Truncate(s.path, s.cut); err != nil {
+			return err
+		}
+		s.size = s.cut
+	default:
+		s.size = fi.Size()
+	}
+	s.cut = -1
+	return nil
+}
+
+// keep records that the first n lines of a failed batch are in the trail,
+// so that its retry resumes after them.
+func (s *fileSink) keep(lines [][]byte, n int) {
+	s.sentLines = n
+	if n > 0 {
+		s.sentSum = prefixSum(lines[:n])
+	}
+}
+
+// resume returns how many leading lines of lines the trail already holds:
+// those kept by the last failed Write, when lines starts with the very
+// same bytes (see webhookSink.resume, which this mirrors).
+func (s *fileSink) resume(lines [][]byte) int {
+	n := s.sentLines
+	s.sentLines = 0
+	if n == 0 || n > len(lines) || prefixSum(lines[:n]) != s.sentSum {
+		return 0
+	}
+	return n
+}
+
+// fileSize is the size of the file at path; 0 when it cannot be read.
+func fileSize(path string) int64 {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
 }
 
 func (s *fileSink) syncLoop() {

@@ -43,7 +43,7 @@ const (
 type webhookSink struct {
 	client   *http.Client
 	url      string // as configured, for requests
-	redacted string // for errors: no userinfo password
+	redacted string // for errors: logURL of url
 	host     string // overrides the Host header when configured
 	header   http.Header
 	maxBytes int
@@ -58,10 +58,16 @@ type webhookSink struct {
 func newWebhookSink(c *WebhookConfig) (Sink, error) {
 	u, err := url.Parse(c.URL)
 	if err != nil {
+		// url.Parse's error quotes the whole URL, query and password
+		// included: keep only what is wrong with it.
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			err = uerr.Err
+		}
 		return nil, fmt.Errorf("audit: webhook url: %w", err)
 	}
 	if u.Host == "" {
-		return nil, fmt.Errorf("audit: webhook url %q: no host", u.Redacted())
+		return nil, fmt.Errorf("audit: webhook url %q: no host", logURL(u))
 	}
 	tlsOn := c.TLS.Enabled || c.TLS.CAFile != "" || c.TLS.CertFile != "" || c.TLS.KeyFile != "" || c.TLS.ServerName != ""
 	switch u.Scheme {
@@ -70,18 +76,18 @@ func newWebhookSink(c *WebhookConfig) (Sink, error) {
 		// Audit events leave the machine only encrypted; plain http is for
 		// a collector on the same host.
 		if !isLoopbackHost(u.Hostname()) {
-			return nil, fmt.Errorf("audit: webhook url %q: plain http is only allowed to a loopback host; use https", u.Redacted())
+			return nil, fmt.Errorf("audit: webhook url %q: plain http is only allowed to a loopback host; use https", logURL(u))
 		}
 		if tlsOn {
-			return nil, fmt.Errorf("audit: webhook url %q: tls is configured but the url is http", u.Redacted())
+			return nil, fmt.Errorf("audit: webhook url %q: tls is configured but the url is http", logURL(u))
 		}
 	default:
-		return nil, fmt.Errorf("audit: webhook url %q: scheme must be https (or http to loopback)", u.Redacted())
+		return nil, fmt.Errorf("audit: webhook url %q: scheme must be https (or http to loopback)", logURL(u))
 	}
 
 	s := &webhookSink{
 		url:      c.URL,
-		redacted: u.Redacted(),
+		redacted: logURL(u),
 		header:   http.Header{"Content-Type": {"application/x-ndjson"}},
 		maxBytes: c.MaxBatchBytes,
 	}
@@ -147,6 +153,26 @@ func (s *webhookSink) setHeader(name, value string) error {
 	}
 	s.header.Set(name, value)
 	return nil
+}
+
+// logURL is u as errors name it: scheme, host and path, without the
+// userinfo and the query, either of which may hold a credential (a
+// password, a ?token= or ?api_key= some collectors take), and without the
+// fragment. Sink errors reach the operational log.
+func logURL(u *url.URL) string {
+	v := url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path, RawPath: u.RawPath}
+	return v.String()
+}
+
+// scrubURL replaces the URL a *url.Error quotes (net/http's errors remove
+// only a password from it) with the sink's logURL.
+func (s *webhookSink) scrubURL(err error) error {
+	if uerr, ok := err.(*url.Error); ok {
+		c := *uerr
+		c.URL = s.redacted
+		return &c
+	}
+	return err
 }
 
 // isLoopbackHost reports whether host (no port) is localhost or a loopback
@@ -274,7 +300,7 @@ func (s *webhookSink) post(body []byte) error {
 func (s *webhookSink) postOnce(body []byte) (retryAfter time.Duration, transient bool, err error) {
 	req, err := http.NewRequest(http.MethodPost, s.url, bytes.NewReader(body))
 	if err != nil {
-		return 0, false, fmt.Errorf("audit: webhook %s: %w", s.redacted, err)
+		return 0, false, fmt.Errorf("audit: webhook %s: %w", s.redacted, s.scrubURL(err))
 	}
 	req.Header = s.header.Clone()
 	if s.host != "" {
@@ -282,10 +308,11 @@ func (s *webhookSink) postOnce(body []byte) (retryAfter time.Duration, transient
 	}
 	resp, err := s.client.Do(req)
 	if err != nil {
-		// Do's error names the URL without its password. A certificate the
-		// client rejects will not fix itself within this Write.
+		// Do's error quotes the URL with its query: it is named as
+		// logURL instead. A certificate the client rejects will not fix
+		// itself within this Write.
 		var verr *tls.CertificateVerificationError
-		return 0, !errors.As(err, &verr), fmt.Errorf("audit: webhook: %w", err)
+		return 0, !errors.As(err, &verr), fmt.Errorf("audit: webhook: %w", s.scrubURL(err))
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {

@@ -338,6 +338,46 @@ func TestWebhookClientErrorIsNotRetried(t *testing.T) {
 	}
 }
 
+// TestWebhookErrorsHideURLCredentials: a sink's errors reach the
+// operational log ("audit sink failing"), so they name the URL without its
+// userinfo and its query, either of which may hold a credential (some
+// collectors take ?token= or ?api_key=), whatever failed: the connection
+// or the server.
+func TestWebhookErrorsHideURLCredentials(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusForbidden)
+	}))
+	t.Cleanup(srv.Close) // after the parallel subtests
+	closed := httptest.NewServer(http.NotFoundHandler())
+	closed.Close() // nothing listens there any more
+	for name, tc := range map[string]struct {
+		host string
+		want string
+	}{
+		"refused connection": {strings.TrimPrefix(closed.URL, "http://"), "connect: connection refused"},
+		"error status":       {strings.TrimPrefix(srv.URL, "http://"), "status 403"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			s := newTestWebhook(t, WebhookConfig{URL: "http://user:SECRET1@" + tc.host + "/ingest?token=SECRET2&x=1#SECRET3", Timeout: 5 * time.Second})
+			err := s.Write([][]byte{[]byte("{}\n")})
+			if err == nil {
+				t.Fatal("Write succeeded")
+			}
+			msg := err.Error()
+			if !strings.Contains(msg, tc.want) || !strings.Contains(msg, "http://"+tc.host+"/ingest") {
+				t.Errorf("error %q: want the failure (%s) and the URL without credentials", msg, tc.want)
+			}
+			for _, secret := range []string{"user", "SECRET", "token", "?"} {
+				if strings.Contains(msg, secret) {
+					t.Errorf("error %q contains %q", msg, secret)
+				}
+			}
+		})
+	}
+}
+
 func TestWebhookConfigErrors(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
@@ -356,10 +396,11 @@ func TestWebhookConfigErrors(t *testing.T) {
 		"tls on an http url":        {WebhookConfig{URL: "http://127.0.0.1/", TLS: TLSConfig{Enabled: true}}, "tls is configured but the url is http"},
 		"unreadable header file": {WebhookConfig{URL: "https://collector.example.com/",
 			HeaderFiles: map[string]string{"Authorization": filepath.Join(dir, "missing")}}, `header_files "Authorization"`},
-		"bad header name":   {WebhookConfig{URL: "https://collector.example.com/", Headers: map[string]string{"X Bad": "1"}}, "invalid header name"},
-		"cert without key":  {WebhookConfig{URL: "https://collector.example.com/", TLS: TLSConfig{CertFile: "c.pem"}}, "cert_file and key_file go together"},
-		"missing CA file":   {WebhookConfig{URL: "https://collector.example.com/", TLS: TLSConfig{CAFile: filepath.Join(dir, "ca.pem")}}, "tls.ca_file"},
-		"password redacted": {WebhookConfig{URL: "http://user:pw123@collector.example.com/"}, "user:xxxxx@"},
+		"bad header name":      {WebhookConfig{URL: "https://collector.example.com/", Headers: map[string]string{"X Bad": "1"}}, "invalid header name"},
+		"cert without key":     {WebhookConfig{URL: "https://collector.example.com/", TLS: TLSConfig{CertFile: "c.pem"}}, "cert_file and key_file go together"},
+		"missing CA file":      {WebhookConfig{URL: "https://collector.example.com/", TLS: TLSConfig{CAFile: filepath.Join(dir, "ca.pem")}}, "tls.ca_file"},
+		"credentials left out": {WebhookConfig{URL: "http://user:pw123@collector.example.com/hec?token=pw123#pw123"}, `"http://collector.example.com/hec"`},
+		"unparsable url":       {WebhookConfig{URL: "https://user:pw123@[::1/hec?token=pw123"}, "missing ']' in host"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
@@ -374,8 +415,8 @@ func TestWebhookConfigErrors(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("error %v, want one containing %q", err, tc.want)
 			}
-			if strings.Contains(err.Error(), "pw123") {
-				t.Fatalf("error %q shows the URL's password", err)
+			if strings.Contains(err.Error(), "pw123") || strings.Contains(err.Error(), "user") {
+				t.Fatalf("error %q shows the URL's credentials", err)
 			}
 		})
 	}
