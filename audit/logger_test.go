@@ -126,12 +126,14 @@ func TestFileSinkAndValidation(t *testing.T) {
 	}
 }
 
-// flakyWriter fails while fail is set and blocks while gate is closed.
+// flakyWriter fails while fail is set, blocks while gate is closed and
+// takes delay per write.
 type flakyWriter struct {
 	syncbuf.Buffer
 	fail  atomic.Bool
 	calls atomic.Int64
 	gate  chan struct{} // nil: open
+	delay atomic.Int64  // per write (a slow destination)
 }
 
 func (w *flakyWriter) Write(p []byte) (int, error) {
@@ -139,6 +141,7 @@ func (w *flakyWriter) Write(p []byte) (int, error) {
 	if w.gate != nil {
 		<-w.gate
 	}
+	time.Sleep(time.Duration(w.delay.Load()))
 	if w.fail.Load() {
 		return 0, errors.New("disk full")
 	}
@@ -324,23 +327,6 @@ func TestReservedEventNeverDroppedByAFullSpool(t *testing.T) {
 	waitFor(t, func() bool { return len(events(w.String())) == kept+len(held) })
 }
 
-// slowWriter fails while fail is set, and takes delay per write.
-type slowWriter struct {
-	syncbuf.Buffer
-	fail  atomic.Bool
-	delay atomic.Int64
-	calls atomic.Int64
-}
-
-func (w *slowWriter) Write(p []byte) (int, error) {
-	w.calls.Add(1)
-	time.Sleep(time.Duration(w.delay.Load()))
-	if w.fail.Load() {
-		return 0, errors.New("sink down")
-	}
-	return w.Buffer.Write(p)
-}
-
 // TestReserveRefusedWhileAFullSpoolDrains: after an outage that filled the
 // spool, the sink recovers and is healthy, but every new event goes to
 // the spool (order) until it is drained, and the spool has no room:
@@ -348,7 +334,7 @@ func (w *slowWriter) Write(p []byte) (int, error) {
 // whose event would be dropped. Once the spool is drained, it admits again.
 func TestReserveRefusedWhileAFullSpoolDrains(t *testing.T) {
 	t.Parallel()
-	w := &slowWriter{}
+	w := &flakyWriter{}
 	w.fail.Store(true)
 	l, err := New(Config{
 		Sinks:      []SinkConfig{{Type: "stdout", QueueSize: 8}},
@@ -442,7 +428,7 @@ func TestShutdownDoesNotSpoolADeliveredBatch(t *testing.T) {
 	t.Parallel()
 	cfg := Config{SpoolDir: t.TempDir(), DrainTimeout: 100 * time.Millisecond, Checkpoint: CheckpointConfig{Every: -1}}
 	priv := ed25519.NewKeyFromSeed(testSeed)
-	w := &slowWriter{}
+	w := &flakyWriter{}
 	w.delay.Store(int64(400 * time.Millisecond))
 	l, err := New(cfg, Options{Stdout: w, Signer: priv})
 	if err != nil {

@@ -211,6 +211,18 @@ func readTrail(t *testing.T, dir, base string) ([]byte, int) {
 	return all, len(files)
 }
 
+// verifyTrail verifies dir's audit.log trail (rotated files first) and
+// returns the report, its number of event lines and of files.
+func verifyTrail(t *testing.T, dir string, pub ed25519.PublicKey) (*Report, int, int) {
+	t.Helper()
+	rep, err := Verify(pub, trailFiles(t, dir, "audit.log")...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, nfiles := readTrail(t, dir, "audit.log")
+	return rep, len(events(string(all))), nfiles
+}
+
 // TestFileSinkOversizeLineGetsAFileOfItsOwn: lumberjack refuses a write
 // larger than max_size_mb; a line that large (one event) is written to a
 // file of its own instead of failing its batch for ever, and the lines
@@ -297,14 +309,9 @@ func TestOversizeEventDoesNotWedgeFileSink(t *testing.T) {
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
-	files := trailFiles(t, dir, "audit.log")
-	rep, err := Verify(priv.Public().(ed25519.PublicKey), files...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	all, _ := readTrail(t, dir, "audit.log")
-	if n := len(events(string(all))); !rep.OK() || n != 5 {
-		t.Errorf("%d event lines in %d files, want 5; damages %+v", n, len(files), rep.Damages)
+	rep, n, nfiles := verifyTrail(t, dir, priv.Public().(ed25519.PublicKey))
+	if !rep.OK() || n != 5 {
+		t.Errorf("%d event lines in %d files, want 5; damages %+v", n, nfiles, rep.Damages)
 	}
 }
 
@@ -365,13 +372,8 @@ func TestFileSinkRotationKeepsTrailVerifiable(t *testing.T) {
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
-	files := trailFiles(t, dir, "audit.log")
-	rep, err := Verify(priv.Public().(ed25519.PublicKey), files...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	all, _ := readTrail(t, dir, "audit.log")
-	if got := len(events(string(all))); got != n || !rep.OK() || len(files) < 5 {
-		t.Errorf("%d of %d events in %d files; damages %+v", got, n, len(files), rep.Damages)
+	rep, got, nfiles := verifyTrail(t, dir, priv.Public().(ed25519.PublicKey))
+	if got != n || !rep.OK() || nfiles < 5 {
+		t.Errorf("%d of %d events in %d files; damages %+v", got, n, nfiles, rep.Damages)
 	}
 }
