@@ -341,6 +341,13 @@ func (g *Gateway) decide(x *exchange) errCode {
 	// (the engine builds only the input fields a policy refers to).
 	in.Query = in.Query[:0]
 	if x.rev.ReadsQuery() {
+		if bytes.IndexByte(x.rawQuery, ';') >= 0 {
+			// The policy reads the query split on '&' only; an upstream
+			// that also splits on ';' (Rack 2, older Python) would see
+			// parameters the policy never did. Refused, as Go's net/http
+			// refuses such queries.
+			return errBadPath
+		}
 		for k, v := range x.ctx.QueryArgs().All() {
 			in.Query = append(in.Query, [2]string{string(k), string(v)})
 		}

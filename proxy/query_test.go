@@ -93,3 +93,26 @@ decision := {"allow": true, "query_transforms": [{"path": "$.ssn[*]", "action": 
 		t.Errorf("valid UTF-8: %d, upstream %q", resp.StatusCode, up.last(t).URI)
 	}
 }
+
+// TestQuerySemicolonRefusedWhenThePolicyReadsIt: a policy reads the query
+// split on '&'; an upstream splitting on ';' too (Rack 2, older Python)
+// would see a manager_id the policy never did. Such a query is refused
+// (400 bad_path) when the policy reads the query, and passes otherwise.
+func TestQuerySemicolonRefusedWhenThePolicyReadsIt(t *testing.T) {
+	t.Parallel()
+	up := startUpstream(t, nil)
+	tg := startGateway(t, gatewayOpts{routes: catchAll(up), policy: `package veil
+decision := {"allow": true} if input.request.query.manager_id == ["e-0007"]`})
+	other := startGateway(t, gatewayOpts{routes: catchAll(up), policy: "package veil\ndecision := {\"allow\": true}"})
+	const q = "?manager_id=e-0007&x=;manager_id=e-0001"
+	resp, body := tg.do(t, "GET", "/reads/x"+q, nil, nil)
+	if e := decodeError(t, body); resp.StatusCode != 400 || e.Error.Code != "bad_path" || up.hits.Load() != 0 {
+		t.Errorf("policy reads the query: %d %s, upstream hits %d", resp.StatusCode, body, up.hits.Load())
+	}
+	if resp, _ := tg.do(t, "GET", "/reads/x?manager_id=e-0007", nil, nil); resp.StatusCode != 200 {
+		t.Errorf("without ';': %d", resp.StatusCode)
+	}
+	if resp, _ := other.do(t, "GET", "/ignores/x"+q, nil, nil); resp.StatusCode != 200 || up.last(t).URI != "/ignores/x"+q {
+		t.Errorf("policy does not read the query: %d, upstream %q", resp.StatusCode, up.last(t).URI)
+	}
+}
