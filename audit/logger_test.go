@@ -4,6 +4,7 @@ import (
 	"crypto/ed25519"
 	"encoding/json"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -263,6 +264,22 @@ func TestReserveAndDrops(t *testing.T) {
 	_ = l.Close()
 }
 
+// spoolingLogger logs to w through a stdout sink of queueSize slots with a
+// 1 MiB spool, without checkpoints.
+func spoolingLogger(t *testing.T, w io.Writer, queueSize int) *Logger {
+	t.Helper()
+	l, err := New(Config{
+		Sinks:      []SinkConfig{{Type: "stdout", QueueSize: queueSize}},
+		SpoolDir:   t.TempDir(),
+		SpoolMaxMB: 1,
+		Checkpoint: CheckpointConfig{Every: -1},
+	}, Options{Stdout: w})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
 // TestReservedEventNeverDroppedByAFullSpool: requests reserved their
 // events' places, then the sink started spooling (refused requests'
 // events overflowed its queue) and the spool filled up. The reserved
@@ -271,15 +288,7 @@ func TestReserveAndDrops(t *testing.T) {
 func TestReservedEventNeverDroppedByAFullSpool(t *testing.T) {
 	t.Parallel()
 	w := &flakyWriter{gate: make(chan struct{})}
-	l, err := New(Config{
-		Sinks:      []SinkConfig{{Type: "stdout", QueueSize: 4}},
-		SpoolDir:   t.TempDir(),
-		SpoolMaxMB: 1,
-		Checkpoint: CheckpointConfig{Every: -1},
-	}, Options{Stdout: w})
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := spoolingLogger(t, w, 4)
 	defer l.Close()
 	var once sync.Once
 	release := func() { once.Do(func() { close(w.gate) }) }
@@ -336,15 +345,7 @@ func TestReserveRefusedWhileAFullSpoolDrains(t *testing.T) {
 	t.Parallel()
 	w := &flakyWriter{}
 	w.fail.Store(true)
-	l, err := New(Config{
-		Sinks:      []SinkConfig{{Type: "stdout", QueueSize: 8}},
-		SpoolDir:   t.TempDir(),
-		SpoolMaxMB: 1,
-		Checkpoint: CheckpointConfig{Every: -1},
-	}, Options{Stdout: w})
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := spoolingLogger(t, w, 8)
 	defer l.Close()
 	for i := 0; ; i++ {
 		if err := l.Log(sampleEvent()); errors.Is(err, ErrDropped) {
