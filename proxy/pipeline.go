@@ -407,15 +407,13 @@ func (g *Gateway) decide(x *exchange) errCode {
 	x.ev.PolicyRevision = d.Revision
 	x.ev.DecisionID = x.ev.RequestID
 	x.ev.Allowed = d.Allow
-	checkedAudit(x, d.Audit.Tags, d.Audit.Path)
+	checkPolicyText(x, d.Reason, d.Audit.Tags, d.Audit.Path)
 	if !d.Allow {
 		g.metrics.decisionDeny.Inc()
-		x.ev.Reason = safeReason(checkedReason(d.Reason, x, d.Audit.Path != ""))
 		x.failStatus = d.Status
 		x.failMsg = x.ev.Reason
 		return errPolicyDenied
 	}
-	x.ev.Reason = safeReason(checkedReason(d.Reason, x, d.Audit.Path != ""))
 	progs := g.compiled(d)
 	if progs.err != nil {
 		g.metrics.decisionError.Inc() // a 500, not an allow
