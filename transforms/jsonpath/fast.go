@@ -185,7 +185,6 @@ func rawMember(b []byte, name string) (val []byte, ok, dup bool) {
 	if len(b) == 0 || b[0] != '{' {
 		return nil, false, false
 	}
-	var found []byte
 	i := skipWS(b, 1)
 	if i < len(b) && b[i] == '}' {
 		return nil, false, false
@@ -210,14 +209,14 @@ func rawMember(b []byte, name string) (val []byte, ok, dup bool) {
 		}
 		if match {
 			dup = dup || ok
-			found, ok = b[i:vend], true
+			val, ok = b[i:vend], true
 		}
 		i = skipWS(b, vend)
 		if i >= len(b) {
 			return nil, false, false
 		}
 		if b[i] == '}' {
-			return found, ok, dup
+			return val, ok, dup
 		}
 		if b[i] != ',' {
 			return nil, false, false

@@ -385,29 +385,19 @@ func equalValues(a, b *value) bool {
 			return false
 		}
 		for _, m := range a.obj {
-			o := b.lastMember(m.name)
-			if o == nil || !equalValues(a.lastMember(m.name), o) {
+			o, _ := b.member(m.name)
+			if mine, _ := a.member(m.name); o == nil || !equalValues(mine, o) {
 				return false
 			}
 		}
 		for _, m := range b.obj {
-			if a.lastMember(m.name) == nil {
+			if mine, _ := a.member(m.name); mine == nil {
 				return false
 			}
 		}
 		return true
 	}
 	return true
-}
-
-// lastMember returns the value of the last member named name, or nil.
-func (v *value) lastMember(name string) *value {
-	for i := len(v.obj) - 1; i >= 0; i-- {
-		if v.obj[i].name == name {
-			return v.obj[i].val
-		}
-	}
-	return nil
 }
 
 // member returns the value of the last member named name, or nil, and
