@@ -219,13 +219,13 @@ func (p *Program) sealer(purpose, name string, k vault.Key) (*sealer, error) {
 // The crypto actions memoise their key resolutions per Rewrite in
 // rewriter.macs, as entries with the empty name (which no hash rule can
 // ask for: hash requires a non-empty key): Rewrite clears every entry's
-// resolved flag, so each memo is re-resolved once per Rewrite. The memo
-// is held in macEntry.sub:
+// resolved flag, so each memo is re-resolved once per Rewrite; a resolved
+// memo's cipher is macEntry.seal. The memo's key is macEntry.sub:
 //
 //	[0] kind: 'P' primary, 'V' a given version
 //	[1] purpose: 't' tokenize, 'e' encrypt
 //	[2] usable: 1, or 0 (version retired or unknown in this Rewrite)
-//	[3:7] version, big endian (resolved primary for 'P')
+//	[3:7] version, big endian ('V'; 0 for 'P', whose version seal holds)
 //	[7:] key name
 //
 // Entries are added only for resolutions that succeeded once, so their
@@ -280,9 +280,8 @@ func (rw *rewriter) primarySealer(purpose, name string) (*sealer, error) {
 		return nil, fmt.Errorf("%w: %s key %q: %w", ErrKeyUnavailable, purpose, name, err)
 	}
 	if e == nil {
-		e = rw.addMemo('P', purp, name, k.Version)
+		e = rw.addMemo('P', purp, name, 0)
 	}
-	binary.BigEndian.PutUint32(e.sub[3:7], uint32(k.Version))
 	e.seal, e.resolved = s, true
 	return s, nil
 }
