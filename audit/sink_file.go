@@ -2,7 +2,6 @@ package audit
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -56,11 +55,9 @@ type fileSink struct {
 	// cut back to before anything else is written (undo could not).
 	cut int64
 	// The lines of a failed batch that are in the trail (in a file rotated
-	// before the failure, or written before a failed fsync): the first
-	// sentLines, whose bytes hash to sentSum. The retry of the same batch
-	// resumes after them (resume).
-	sentLines int
-	sentSum   [sha256.Size]byte
+	// before the failure, or written before a failed fsync): the retry of
+	// the same batch resumes after them.
+	sent deliveredPrefix
 
 	syncMu    sync.Mutex
 	syncf     *os.File               // a second handle on the current file, for fsync; guarded by syncMu
@@ -178,10 +175,10 @@ func (s *fileSink) Write(lines [][]byte) error {
 			return fmt.Errorf("audit file sink: cutting a failed write's leftovers: %w", err)
 		}
 	}
-	i := s.resume(lines)
+	i := s.sent.resume(lines)
 	if s.rotateEvery > 0 && time.Since(s.opened) >= s.rotateEvery {
 		if err := s.rotate(); err != nil {
-			s.keep(lines, i)
+			s.sent.keep(lines, i)
 			return err
 		}
 	}
@@ -196,7 +193,7 @@ func (s *fileSink) Write(lines [][]byte) error {
 		}
 		if s.size > 0 && s.size+n >= s.max {
 			if err := s.rotate(); err != nil {
-				s.keep(lines, i) // lines[:i] are in the trail
+				s.sent.keep(lines, i) // lines[:i] are in the trail
 				return err
 			}
 		}
@@ -209,7 +206,7 @@ func (s *fileSink) Write(lines [][]byte) error {
 		}
 		if err != nil {
 			s.undo(start)
-			s.keep(lines, i)
+			s.sent.keep(lines, i)
 			return err
 		}
 		i = j
@@ -219,7 +216,7 @@ func (s *fileSink) Write(lines [][]byte) error {
 		s.syncMu.Lock()
 		defer s.syncMu.Unlock()
 		if err := s.syncLocked(); err != nil {
-			s.keep(lines, len(lines)) // written: the retry only fsyncs
+			s.sent.keep(lines, len(lines)) // written: the retry only fsyncs
 			return err
 		}
 	case "interval":
@@ -335,27 +332,6 @@ func (s *fileSink) cutTail() error {
 	}
 	s.cut = -1
 	return nil
-}
-
-// keep records that the first n lines of a failed batch are in the trail,
-// so that its retry resumes after them.
-func (s *fileSink) keep(lines [][]byte, n int) {
-	s.sentLines = n
-	if n > 0 {
-		s.sentSum = prefixSum(lines[:n])
-	}
-}
-
-// resume returns how many leading lines of lines the trail already holds:
-// those kept by the last failed Write, when lines starts with the very
-// same bytes (see webhookSink.resume, which this mirrors).
-func (s *fileSink) resume(lines [][]byte) int {
-	n := s.sentLines
-	s.sentLines = 0
-	if n == 0 || n > len(lines) || prefixSum(lines[:n]) != s.sentSum {
-		return 0
-	}
-	return n
 }
 
 // fileSize is the size of the file at path; 0 when it cannot be read.

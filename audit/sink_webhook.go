@@ -49,10 +49,8 @@ type webhookSink struct {
 	maxBytes int
 
 	// Progress of the last batch that failed after some of its POSTs were
-	// acknowledged: the first sentLines lines, whose bytes hash to
-	// sentSum, are at the destination. See resume.
-	sentLines int
-	sentSum   [sha256.Size]byte
+	// acknowledged: its first lines are at the destination.
+	sent deliveredPrefix
 }
 
 func newWebhookSink(c *WebhookConfig) (Sink, error) {
@@ -215,8 +213,7 @@ func webhookTLS(c *TLSConfig) (*tls.Config, error) {
 // Write POSTs lines in order, in bodies of at most maxBytes (a longer line
 // goes alone). It returns nil once every POST got a 2xx.
 func (s *webhookSink) Write(lines [][]byte) error {
-	start := s.resume(lines)
-	s.sentLines = 0
+	start := s.sent.resume(lines)
 	// done counts the lines the destination acknowledged.
 	done := start
 	for done < len(lines) {
@@ -232,9 +229,7 @@ func (s *webhookSink) Write(lines [][]byte) error {
 			body = append(body, l...)
 		}
 		if err := s.post(body); err != nil {
-			if done > 0 {
-				s.sentLines, s.sentSum = done, prefixSum(lines[:done])
-			}
+			s.sent.keep(lines, done)
 			if done > start {
 				return fmt.Errorf("%w (lines 1-%d of %d delivered)", err, done, len(lines))
 			}
@@ -245,17 +240,37 @@ func (s *webhookSink) Write(lines [][]byte) error {
 	return nil
 }
 
+// deliveredPrefix remembers, after a batch failed partway, how many of its
+// leading lines reached the destination (the webhook's acknowledged POSTs,
+// the file sink's lines in a file rotated before the failure), so that the
+// retry of the same batch resumes after them.
+type deliveredPrefix struct {
+	lines int
+	sum   [sha256.Size]byte // of those lines' bytes
+}
+
+// keep records that the first n lines of the failed batch lines reached
+// the destination.
+func (d *deliveredPrefix) keep(lines [][]byte, n int) {
+	d.lines = n
+	if n > 0 {
+		d.sum = prefixSum(lines[:n])
+	}
+}
+
 // resume returns how many leading lines of lines the destination already
-// acknowledged: those of the last failed Write, when lines starts with the
-// very same bytes. Matching on content rather than on slice pointers is
-// sound whatever the queue does with its buffers: a re-offered batch has
-// the same bytes, and a different batch cannot (every line carries its
-// chain position and the previous line's hash), so at worst a mismatch
-// sends lines again (at least once), never skips one the destination lacks.
-// Hashing happens only after a failure, never on the delivery fast path.
-func (s *webhookSink) resume(lines [][]byte) int {
-	n := s.sentLines
-	if n == 0 || n > len(lines) || prefixSum(lines[:n]) != s.sentSum {
+// has: those kept from the last failed Write, when lines starts with the
+// very same bytes; it forgets them. Matching on content rather than on
+// slice pointers is sound whatever the queue does with its buffers: a
+// re-offered batch has the same bytes, and a different batch cannot (every
+// line carries its chain position and the previous line's hash), so at
+// worst a mismatch sends lines again (at least once), never skips one the
+// destination lacks. Hashing happens only after a failure, never on the
+// delivery fast path.
+func (d *deliveredPrefix) resume(lines [][]byte) int {
+	n := d.lines
+	d.lines = 0
+	if n == 0 || n > len(lines) || prefixSum(lines[:n]) != d.sum {
 		return 0
 	}
 	return n
